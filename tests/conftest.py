@@ -1,0 +1,44 @@
+"""Strict numerics for every test: float64, strict dtype promotion, rank-promotion
+errors, no network. Flags are restored after the session."""
+
+import socket
+
+import jax
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def strict_jax():
+    saved = {
+        name: getattr(jax.config, name)
+        for name in ("jax_enable_x64", "jax_numpy_rank_promotion", "jax_numpy_dtype_promotion")
+    }
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_numpy_rank_promotion", "raise")
+    jax.config.update("jax_numpy_dtype_promotion", "strict")
+    yield
+    for name, value in saved.items():
+        jax.config.update(name, value)
+
+
+class NetworkAccessError(RuntimeError):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test."""
+
+    def guard(*args, **kwargs):
+        raise NetworkAccessError("a test tried to use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", guard)
+    monkeypatch.setattr(socket, "create_connection", guard)
+
+
+@pytest.fixture
+def key(request):
+    """A fresh PRNG key per test, derived from the test's name (reproducible)."""
+    import zlib
+
+    return jax.random.key(zlib.crc32(request.node.nodeid.encode()))
