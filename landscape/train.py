@@ -1,0 +1,773 @@
+"""Training with optax: one seed, or many seeds at once as a batch axis.
+
+A run is fixed by a frozen :class:`TrainConfig` (optimizer, learning rate and
+schedule, steps, batch size, penalties, evaluation interval) and a PRNG key.
+The key is split into three: the initialisation key, the data-order key (the
+minibatch of step ``t`` is ``data.batch_indices(data_key, t, ...)``) and the
+dropout key (step ``t`` uses ``fold_in(dropout_key, t)``). The same config and
+key give bit-identical results.
+
+Steps run in ``lax.scan`` chunks of ``eval_every`` steps. One jitted chunk
+function is compiled once and called for every chunk, so a progress bar can be
+updated between chunks and compile time does not grow with the number of
+steps. After every chunk (and at step 0) the full training set and the
+validation set are evaluated: the curves of a run.
+
+:func:`train_seeds` runs ``S`` seeds as a ``vmap`` over keys. With more than one
+device the seed axis is sharded with :mod:`jax.sharding` (a 1-D mesh named
+``"seed"``); the number of seeds is padded up to a multiple of the device
+count and the padding is dropped from the result. Several hosts work the same
+way once ``jax.distributed.initialize()`` has been called on each, since
+``jax.devices()`` then lists the devices of every host; fetch results with
+``jax.experimental.multihost_utils.process_allgather``.
+
+Divergence: a step whose training loss is not finite or exceeds
+``divergence_factor`` times the initial training loss, or whose update makes a
+parameter non-finite, marks the run diverged at that step. Its parameters and
+optimizer state are frozen (``jnp.where`` on the state), while the other seeds
+in the batch go on.
+
+Examples
+--------
+>>> import jax
+>>> from landscape import data, models
+>>> ds = data.xor(num_samples=200, seed=0)
+>>> model = models.mlp(2, (16,), 2)
+>>> config = TrainConfig(optimizer="adam", learning_rate=0.01, num_steps=200, eval_every=50)
+>>> result = train(model, ds, config, key=jax.random.key(0), progress=False)
+>>> result.curves.step.tolist()
+[0, 50, 100, 150, 200]
+>>> bool(result.curves.train_loss[-1] < result.curves.train_loss[0])
+True
+>>> runs = train_seeds(model, ds, config, keys=jax.random.split(jax.random.key(0), 4),
+...                    progress=False)
+>>> runs.curves.train_loss.shape
+(4, 5)
+
+References
+----------
+Loshchilov, I. & Hutter, F. (2019). Decoupled weight decay regularization. ICLR.
+Kingma, D. P. & Ba, J. (2015). Adam: a method for stochastic optimization. ICLR.
+Sutskever, I. et al. (2013). On the importance of initialization and momentum in
+deep learning. ICML.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from landscape import objectives
+from landscape.curvature import grad_norm as _grad_norm
+from landscape.data import Batch, Dataset, batch_indices, get_batch
+from landscape.models import Model
+
+PyTree = Any
+Array = jax.Array
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "Curves",
+    "TrainConfig",
+    "TrainResult",
+    "make_optimizer",
+    "make_schedule",
+    "train",
+    "train_seeds",
+]
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "warmup_cosine")
+
+# Number of times each jitted function of this module has been traced (a Python
+# side effect runs once per trace); tests use it to check that a run compiles once.
+_TRACES: collections.Counter = collections.Counter()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that fixes a training run except the model, the data and the key.
+
+    Attributes
+    ----------
+    optimizer : {"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"}
+        ``momentum`` / ``nesterov`` use the ``momentum`` coefficient; ``adam`` and
+        ``adamw`` use (0.9, 0.999, 1e-8); ``rmsprop`` uses decay 0.9, eps 1e-8.
+    learning_rate : float
+        Peak learning rate, > 0.
+    num_steps : int
+        Optimizer steps, >= 1.
+    batch_size : int or None
+        ``None`` for full-batch training; otherwise minibatches drawn without
+        replacement within each epoch (:func:`landscape.data.batch_indices`).
+    schedule : {"constant", "step", "cosine", "warmup_cosine"}
+        Learning-rate schedule over ``num_steps`` (see :func:`make_schedule`).
+    warmup_steps : int
+        Linear warm-up steps before the schedule (required by ``warmup_cosine``,
+        allowed with every schedule).
+    decay_rate, decay_every : float, int
+        Step decay: the rate is multiplied by ``decay_rate`` every ``decay_every``
+        steps (``decay_every`` is required by ``schedule="step"``).
+    momentum : float
+        Momentum coefficient in [0, 1) for ``momentum`` and ``nesterov``.
+    weight_decay : float
+        Decoupled weight decay (Loshchilov & Hutter 2019): the update is
+        ``-lr_t * (direction + weight_decay * params)`` for every optimizer; for
+        ``sgd`` it equals an L2 penalty of ``weight_decay``.
+    l2 : float
+        Coefficient of ``0.5 * |params|^2`` added to the training loss.
+    loss : {"cross_entropy", "mse"}
+    eval_every : int
+        Curves are recorded every ``eval_every`` steps, at step 0 and at the end.
+    divergence_factor : float
+        A run diverges when its training loss is not finite or exceeds
+        ``divergence_factor`` times its initial training loss (> 1; ``inf``
+        keeps only the finiteness check).
+    record_params : bool
+        Store the flat parameters at every evaluation point (the trajectory).
+    """
+
+    optimizer: str = "sgd"
+    learning_rate: float = 0.1
+    num_steps: int = 1000
+    batch_size: int | None = None
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    decay_rate: float = 0.1
+    decay_every: int | None = None
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    l2: float = 0.0
+    loss: str = "cross_entropy"
+    eval_every: int = 100
+    divergence_factor: float = 1e3
+    record_params: bool = False
+
+    def __post_init__(self):
+        def is_int(value):
+            return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+        def is_real(value):
+            return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+                value, bool
+            )
+
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer: unknown optimizer {self.optimizer!r}; choose one of {list(OPTIMIZERS)}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule: unknown schedule {self.schedule!r}; choose one of {list(SCHEDULES)}"
+            )
+        if self.loss not in objectives.LOSSES:
+            raise ValueError(
+                f"loss: unknown loss {self.loss!r}; choose one of {sorted(objectives.LOSSES)}"
+            )
+        if not is_real(self.learning_rate) or not (
+            math.isfinite(self.learning_rate) and self.learning_rate > 0
+        ):
+            raise ValueError(
+                f"learning_rate: must be a positive finite number, got {self.learning_rate!r}"
+            )
+        if not is_int(self.num_steps) or self.num_steps < 1:
+            raise ValueError(f"num_steps: must be a positive integer, got {self.num_steps!r}")
+        if self.batch_size is not None and (not is_int(self.batch_size) or self.batch_size < 1):
+            raise ValueError(
+                f"batch_size: must be a positive integer or None (full batch), "
+                f"got {self.batch_size!r}"
+            )
+        if not is_int(self.eval_every) or self.eval_every < 1:
+            raise ValueError(f"eval_every: must be a positive integer, got {self.eval_every!r}")
+        if not is_int(self.warmup_steps) or not 0 <= self.warmup_steps < self.num_steps:
+            raise ValueError(
+                f"warmup_steps: must be an integer in [0, num_steps={self.num_steps}), "
+                f"got {self.warmup_steps!r}"
+            )
+        if self.schedule == "warmup_cosine" and self.warmup_steps == 0:
+            raise ValueError(
+                "warmup_steps: schedule='warmup_cosine' needs warmup_steps >= 1 "
+                "(use schedule='cosine' for no warm-up)"
+            )
+        if self.schedule == "step" and self.decay_every is None:
+            raise ValueError(
+                "decay_every: schedule='step' needs decay_every (steps between decays)"
+            )
+        if self.decay_every is not None and (not is_int(self.decay_every) or self.decay_every < 1):
+            raise ValueError(f"decay_every: must be a positive integer, got {self.decay_every!r}")
+        if not is_real(self.decay_rate) or not 0 < self.decay_rate <= 1:
+            raise ValueError(f"decay_rate: must be in (0, 1], got {self.decay_rate!r}")
+        if not is_real(self.momentum) or not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum: must be in [0, 1), got {self.momentum!r}")
+        for name in ("weight_decay", "l2"):
+            value = getattr(self, name)
+            if not is_real(value) or not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}: must be a non-negative finite number, got {value!r}")
+        if not is_real(self.divergence_factor) or not self.divergence_factor > 1:
+            raise ValueError(
+                f"divergence_factor: must be > 1 (inf to check finiteness only), "
+                f"got {self.divergence_factor!r}"
+            )
+        if not isinstance(self.record_params, bool | np.bool_):
+            raise ValueError(f"record_params: must be a bool, got {self.record_params!r}")
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def num_evals(self) -> int:
+        """Number of evaluation points ``E``: step 0, every ``eval_every`` steps, the end."""
+        return 1 + -(-self.num_steps // self.eval_every)
+
+    @property
+    def eval_steps(self) -> np.ndarray:
+        """The steps at which curves are recorded, shape ``(E,)``."""
+        chunks = np.arange(1, self.num_evals, dtype=np.int64) * self.eval_every
+        return np.concatenate([[0], np.minimum(chunks, self.num_steps)]).astype(np.int32)
+
+
+class Curves(NamedTuple):
+    """Training curves at ``E`` evaluation points.
+
+    From :func:`train_seeds` every field but ``step`` has a leading ``(S,)`` axis.
+    Accuracies are NaN for regression; validation entries are NaN when the data
+    set has no validation split.
+    """
+
+    step: Array  # (E,) int32, steps taken before the evaluation
+    train_loss: Array  # (E,) or (S, E): full training-set loss, without the l2 penalty
+    val_loss: Array  # (E,) or (S, E)
+    val_accuracy: Array  # (E,) or (S, E)
+    train_accuracy: Array  # (E,) or (S, E)
+    grad_norm: Array  # (E,) or (S, E): |grad| of the full-batch training objective (with l2)
+
+
+class TrainResult(NamedTuple):
+    """What a run returns; from :func:`train_seeds` every field has a leading ``(S,)`` axis
+    (except ``curves.step``)."""
+
+    params: PyTree  # final parameters (those of the diverging step if diverged)
+    init_params: PyTree  # parameters at step 0
+    curves: Curves
+    diverged: Array  # () or (S,) bool
+    diverged_step: Array  # () or (S,) int32: step at which divergence was detected, -1 if none
+    trajectory: Array | None  # (E, n) or (S, E, n) flat params at eval points, if record_params
+
+
+# ----------------------------------------------------------------------------- optimizers
+
+
+def make_schedule(config: TrainConfig) -> Callable[[Array], Array]:
+    """The learning rate at step ``count``: ``schedule(count) -> lr_t``.
+
+    With ``w = warmup_steps`` and ``T = num_steps``: a linear warm-up
+    ``lr * (count + 1) / w`` for ``count < w``, then, with ``c = count - w``:
+
+    - ``constant``: ``lr``;
+    - ``step``: ``lr * decay_rate ** floor(c / decay_every)``;
+    - ``cosine`` / ``warmup_cosine``: ``lr * (1 + cos(pi * c / (T - w))) / 2``,
+      which reaches 0 at the last step (Loshchilov & Hutter 2017).
+
+    Examples
+    --------
+    >>> schedule = make_schedule(TrainConfig(learning_rate=1.0, schedule="step", decay_every=10,
+    ...                                      decay_rate=0.5))
+    >>> [float(schedule(c)) for c in (0, 9, 10, 25)]
+    [1.0, 1.0, 0.5, 0.25]
+    """
+    return functools.partial(_schedule, config, config.learning_rate)
+
+
+def _schedule(config: TrainConfig, learning_rate, count, dtype=None):
+    dtype = dtype or jnp.result_type(float)
+    count = jnp.asarray(count).astype(dtype)
+    lr = jnp.asarray(learning_rate).astype(dtype)
+    w = config.warmup_steps
+    c = count - w
+    if config.schedule == "constant":
+        factor = jnp.ones_like(count)
+    elif config.schedule == "step":
+        factor = jnp.asarray(config.decay_rate, dtype) ** jnp.floor(
+            jnp.maximum(c, 0) / config.decay_every
+        )
+    else:  # cosine, warmup_cosine
+        length = config.num_steps - w
+        frac = jnp.clip(c / length, 0, 1)
+        factor = 0.5 * (1 + jnp.cos(jnp.asarray(math.pi, dtype) * frac))
+    if w:
+        factor = jnp.where(count < w, (count + 1) / w, factor)
+    return lr * factor
+
+
+class _ScheduleState(NamedTuple):
+    count: Array  # () int32
+
+
+def _scale_by_schedule(config: TrainConfig, learning_rate) -> optax.GradientTransformation:
+    """``updates * -lr_t``, with ``lr_t`` from :func:`make_schedule` cast to each leaf's dtype."""
+
+    def init(params):
+        del params
+        return _ScheduleState(jnp.zeros((), jnp.int32))
+
+    def update(updates, state, params=None):
+        del params
+        step_size = _schedule(config, learning_rate, state.count)
+        updates = jax.tree_util.tree_map(lambda u: -step_size.astype(u.dtype) * u, updates)
+        return updates, _ScheduleState(optax.safe_int32_increment(state.count))
+
+    return optax.GradientTransformation(init, update)
+
+
+def _direction(config: TrainConfig) -> optax.GradientTransformation:
+    name = config.optimizer
+    if name == "sgd":
+        return optax.identity()
+    if name in ("momentum", "nesterov"):
+        return optax.trace(decay=config.momentum, nesterov=name == "nesterov")
+    if name in ("adam", "adamw"):
+        return optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8)
+    return optax.scale_by_rms(decay=0.9, eps=1e-8)  # rmsprop
+
+
+def _make_optimizer(config: TrainConfig, learning_rate) -> optax.GradientTransformation:
+    parts = [_direction(config)]
+    if config.weight_decay:
+        parts.append(optax.add_decayed_weights(config.weight_decay))
+    parts.append(_scale_by_schedule(config, learning_rate))
+    return optax.chain(*parts)
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """The optax transformation of ``config``: direction, decoupled weight decay, schedule.
+
+    ``chain(direction, add_decayed_weights(weight_decay), scale(-lr_t))`` where the
+    direction is ``identity`` (sgd), ``trace`` (momentum, nesterov),
+    ``scale_by_adam`` (adam, adamw) or ``scale_by_rms`` (rmsprop). Numerically
+    this is ``optax.sgd``, ``optax.sgd(momentum=...)``, ``optax.adam``,
+    ``optax.adamw`` and ``optax.rmsprop`` with the schedule of
+    :func:`make_schedule`. Some optax transformations mix integer and float
+    scalars; under ``jax_numpy_dtype_promotion="strict"`` call ``update`` inside
+    ``jax.numpy_dtype_promotion("standard")`` as :func:`train` does.
+    """
+    return _make_optimizer(config, config.learning_rate)
+
+
+# ----------------------------------------------------------------------------- engine
+
+
+class _State(NamedTuple):
+    params: PyTree
+    opt_state: PyTree
+    data_key: Array  # PRNG key for the minibatch order
+    dropout_key: Array  # PRNG key for dropout, folded with the step
+    threshold: Array  # () loss above which the run counts as diverged
+    diverged: Array  # () bool
+    diverged_step: Array  # () int32
+
+
+class _Eval(NamedTuple):
+    train_loss: Array
+    val_loss: Array
+    val_accuracy: Array
+    train_accuracy: Array
+    grad_norm: Array
+    flat_params: Array | None
+
+
+class _Data(NamedTuple):
+    x_train: Array
+    y_train: Array
+    x_val: Array
+    y_val: Array
+
+
+def _tree_where(cond, a, b):
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(cond, x, y), a, b)
+
+
+def _all_finite(tree) -> Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+class _Engine(NamedTuple):
+    init: Callable  # (key, lr, init_params | None, data) -> (state, init_params)
+    chunk: Callable  # (state, start, lr, data) -> state
+    evaluate: Callable  # (params, data) -> _Eval
+
+
+@functools.lru_cache(maxsize=64)
+def _engine(model: Model, config: TrainConfig, num_train: int, has_val: bool, seeds: bool):
+    """Jitted init / chunk / evaluate functions for one model and config (cached, so that
+    repeated runs with the same model, config and data shapes compile once).
+
+    ``config`` arrives with ``learning_rate=1.0``: the rate is a traced argument."""
+    objective = objectives.make_loss(model.apply, loss=config.loss, l2=config.l2)
+    metrics = objectives.make_metrics(model.apply, loss=config.loss)
+    classification = config.loss == "cross_entropy"
+    steps, every, batch_size = config.num_steps, config.eval_every, config.batch_size
+
+    def init_one(key, lr, init_params, data):
+        init_key, data_key, dropout_key = jax.random.split(key, 3)
+        params = model.init(init_key) if init_params is None else init_params
+        opt_state = _make_optimizer(config, lr).init(params)
+        loss0 = objective(params, Batch(data.x_train, data.y_train))
+        threshold = jnp.where(
+            jnp.isfinite(loss0) & (loss0 > 0), config.divergence_factor * loss0, jnp.inf
+        )
+        state = _State(
+            params, opt_state, data_key, dropout_key, threshold,
+            jnp.asarray(False), jnp.asarray(-1, jnp.int32),
+        )
+        return state, params
+
+    def step_one(state, step, lr, data):
+        full = Batch(data.x_train, data.y_train)
+        if batch_size is None:
+            batch = full
+        else:
+            idx = batch_indices(state.data_key, step, num_examples=num_train, batch_size=batch_size)
+            batch = get_batch(full, idx)
+        dropout_key = jax.random.fold_in(state.dropout_key, step)
+        loss, grads = jax.value_and_grad(objective)(state.params, batch, key=dropout_key)
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float scalars
+            updates, opt_state = _make_optimizer(config, lr).update(
+                grads, state.opt_state, state.params
+            )
+        params = optax.apply_updates(state.params, updates)
+        bad = ~jnp.isfinite(loss) | (loss > state.threshold) | ~_all_finite(params)
+        keep = state.diverged | bad
+        return state._replace(
+            params=_tree_where(keep, state.params, params),
+            opt_state=_tree_where(keep, state.opt_state, opt_state),
+            diverged=keep,
+            diverged_step=jnp.where(bad & ~state.diverged, step, state.diverged_step),
+        )
+
+    def chunk_one(state, start, lr, data):
+        _TRACES["chunk"] += 1
+
+        def body(s, i):
+            step = start + i
+            if steps % every == 0:  # every chunk is full: no masking needed
+                return step_one(s, step, lr, data), None
+            # the last chunk is shorter: skip the steps past the end (predicate is not batched)
+            s = jax.lax.cond(step < steps, lambda t: step_one(t, step, lr, data), lambda t: t, s)
+            return s, None
+
+        state, _ = jax.lax.scan(body, state, jnp.arange(every, dtype=jnp.int32))
+        return state
+
+    def evaluate_one(params, data):
+        _TRACES["evaluate"] += 1
+        train_batch = Batch(data.x_train, data.y_train)
+        m = metrics(params, train_batch)
+        dtype = m["loss"].dtype
+        nan = jnp.full((), jnp.nan, dtype)
+        if has_val:
+            mv = metrics(params, Batch(data.x_val, data.y_val))
+            val_loss = mv["loss"]
+            val_acc = mv["accuracy"].astype(dtype) if classification else nan
+        else:
+            val_loss, val_acc = nan, nan
+        return _Eval(
+            train_loss=m["loss"],
+            val_loss=val_loss,
+            val_accuracy=val_acc,
+            train_accuracy=m["accuracy"].astype(dtype) if classification else nan,
+            grad_norm=_grad_norm(objective, params, train_batch).astype(dtype),
+            flat_params=ravel_pytree(params)[0] if config.record_params else None,
+        )
+
+    if seeds:
+        init = jax.vmap(init_one, in_axes=(0, 0, 0, None))
+        chunk = jax.vmap(chunk_one, in_axes=(0, None, 0, None))
+        evaluate = jax.vmap(evaluate_one, in_axes=(0, None))
+    else:
+        init, chunk, evaluate = init_one, chunk_one, evaluate_one
+    return _Engine(jax.jit(init), jax.jit(chunk), jax.jit(evaluate))
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _float_dtype(model: Model, key) -> np.dtype:
+    shapes = jax.eval_shape(model.init, key)
+    for leaf in jax.tree_util.tree_leaves(shapes):
+        if jnp.issubdtype(leaf.dtype, jnp.floating):
+            return np.dtype(leaf.dtype)
+    raise ValueError("model: init returns no floating-point parameters")
+
+
+def _check_run(model: Model, dataset: Dataset, config: TrainConfig) -> None:
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config: expected a TrainConfig, got {type(config).__name__}")
+    if not isinstance(dataset, Dataset):
+        raise ValueError(
+            f"dataset: expected a landscape.data.Dataset, got {type(dataset).__name__}"
+        )
+    if not isinstance(model, Model):
+        raise ValueError(f"model: expected a landscape.models.Model, got {type(model).__name__}")
+    if config.batch_size is not None and config.batch_size > dataset.num_train:
+        raise ValueError(
+            f"batch_size: {config.batch_size} is larger than the training set "
+            f"({dataset.num_train} examples)"
+        )
+    if config.loss == "cross_entropy" and dataset.num_classes is None:
+        raise ValueError(
+            f"loss: 'cross_entropy' needs a classification data set; {dataset.name!r} is "
+            f"regression (use loss='mse')"
+        )
+
+
+def _prepare_data(dataset: Dataset, dtype) -> _Data:
+    """Device arrays of the training and validation splits; inputs (and regression
+    targets) cast to the parameters' dtype, labels to int32."""
+
+    def targets(y):
+        return jnp.asarray(y, jnp.int32 if dataset.num_classes is not None else dtype)
+
+    return _Data(
+        jnp.asarray(dataset.x_train, dtype), targets(dataset.y_train),
+        jnp.asarray(dataset.x_val, dtype), targets(dataset.y_val),
+    )
+
+
+def _check_params(init_params, expected, field: str, leading: tuple[int, ...] = ()) -> None:
+    got_def = jax.tree_util.tree_structure(init_params)
+    want_def = jax.tree_util.tree_structure(expected)
+    if got_def != want_def:
+        raise ValueError(f"{field}: structure {got_def} does not match the model's {want_def}")
+    for got, want in zip(
+        jax.tree_util.tree_leaves(init_params), jax.tree_util.tree_leaves(expected), strict=True
+    ):
+        if tuple(jnp.shape(got)) != leading + tuple(want.shape):
+            raise ValueError(
+                f"{field}: a leaf has shape {tuple(jnp.shape(got))}, expected "
+                f"{leading + tuple(want.shape)}"
+            )
+
+
+def _key_count(keys, field: str) -> int:
+    keys = jnp.asarray(keys) if not isinstance(keys, jax.Array) else keys
+    if jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
+        if keys.ndim != 1:
+            raise ValueError(f"{field}: expected a 1-D array of PRNG keys, got shape {keys.shape}")
+        return int(keys.shape[0])
+    if keys.dtype == jnp.uint32 and keys.ndim == 2:
+        return int(keys.shape[0])
+    raise ValueError(
+        f"{field}: expected PRNG keys with a leading seed axis (e.g. jax.random.split(key, S)), "
+        f"got dtype {keys.dtype} and shape {keys.shape}"
+    )
+
+
+def _check_key(key) -> None:
+    if not isinstance(key, jax.Array):
+        raise ValueError(
+            f"key: expected a PRNG key (jax.random.key(seed)), got {type(key).__name__}"
+        )
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    if (typed and key.ndim != 0) or (not typed and (key.dtype != jnp.uint32 or key.ndim != 1)):
+        raise ValueError(
+            f"key: expected one PRNG key, got dtype {key.dtype} and shape {key.shape} "
+            f"(use train_seeds for several keys)"
+        )
+
+
+# ----------------------------------------------------------------------------- drivers
+
+
+def _run_chunks(engine, state, lr, data, config, *, progress: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    evals = [engine.evaluate(state.params, data)]
+    num_chunks = config.num_evals - 1
+    with tqdm(total=num_chunks, desc=desc, unit="chunk", disable=not progress, leave=False) as bar:
+        for i in range(num_chunks):
+            start = jnp.asarray(i * config.eval_every, jnp.int32)
+            state = engine.chunk(state, start, lr, data)
+            evals.append(engine.evaluate(state.params, data))
+            if progress:
+                bar.set_postfix(train_loss=f"{float(jnp.nanmedian(evals[-1].train_loss)):.4g}")
+                bar.update()
+    return state, evals
+
+
+def _assemble(state, init_params, evals, config, axis: int) -> TrainResult:
+    def stack(name):
+        return jnp.stack([getattr(e, name) for e in evals], axis=axis)
+
+    curves = Curves(
+        step=jnp.asarray(config.eval_steps),
+        train_loss=stack("train_loss"),
+        val_loss=stack("val_loss"),
+        val_accuracy=stack("val_accuracy"),
+        train_accuracy=stack("train_accuracy"),
+        grad_norm=stack("grad_norm"),
+    )
+    trajectory = stack("flat_params") if config.record_params else None
+    return TrainResult(
+        params=state.params,
+        init_params=init_params,
+        curves=curves,
+        diverged=state.diverged,
+        diverged_step=state.diverged_step,
+        trajectory=trajectory,
+    )
+
+
+def train(
+    model: Model,
+    dataset: Dataset,
+    config: TrainConfig,
+    *,
+    key: Array,
+    init_params: PyTree | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` on ``dataset`` for one seed.
+
+    Parameters
+    ----------
+    model : Model
+        ``apply(params, x, key=k)`` is called with a fresh key every step (dropout);
+        evaluation calls ``apply(params, x)``.
+    dataset : Dataset
+        Inputs are cast to the parameters' floating dtype.
+    config : TrainConfig
+    key : PRNG key
+        Split into initialisation, data-order and dropout keys.
+    init_params : pytree, optional
+        Start here instead of ``model.init(init_key)``.
+    progress : bool
+        Show a tqdm bar over the chunks of ``eval_every`` steps.
+
+    Returns
+    -------
+    TrainResult
+        Curves have ``E = config.num_evals`` points.
+
+    Raises
+    ------
+    ValueError
+        Before any compute, for a batch size larger than the training set, a loss
+        that does not fit the task, or ``init_params`` of the wrong structure.
+    """
+    _check_run(model, dataset, config)
+    _check_key(key)
+    dtype = _float_dtype(model, key)
+    if init_params is not None:
+        _check_params(init_params, jax.eval_shape(model.init, key), "init_params")
+    data = _prepare_data(dataset, dtype)
+    engine = _engine(
+        model, config.replace(learning_rate=1.0), dataset.num_train, len(dataset.x_val) > 0, False
+    )
+    lr = jnp.asarray(config.learning_rate, dtype)
+    state, start_params = engine.init(key, lr, init_params, data)
+    state, evals = _run_chunks(
+        engine, state, lr, data, config, progress=progress, desc=f"train {model.name}"
+    )
+    return _assemble(state, start_params, evals, config, axis=0)
+
+
+def train_seeds(
+    model: Model,
+    dataset: Dataset,
+    config: TrainConfig,
+    *,
+    keys: Array,
+    init_params: PyTree | None = None,
+    learning_rates: Array | Sequence[float] | None = None,
+    progress: bool = True,
+    shard: bool = True,
+    devices: Sequence[jax.Device] | None = None,
+) -> TrainResult:
+    """Train ``S`` seeds at once: a ``vmap`` of :func:`train` over ``keys``.
+
+    Parameters
+    ----------
+    keys : PRNG keys, shape ``(S,)``
+        One key per seed, e.g. ``jax.random.split(key, S)``; seed ``s`` gives the
+        same result as ``train(..., key=keys[s])`` up to rounding.
+    init_params : pytree with a leading ``(S,)`` axis, optional
+        Starting points, one per seed.
+    learning_rates : array ``(S,)``, optional
+        Per-seed peak learning rates replacing ``config.learning_rate`` (a
+        learning-rate sweep in one compiled program).
+    shard : bool
+        With more than one device, shard the seed axis over ``devices``
+        (default ``jax.devices()``) on a 1-D mesh named ``"seed"``; data are
+        replicated. ``S`` is padded up to a multiple of the device count by
+        repeating the last seed; the padding is dropped from the result.
+    progress : bool
+        Show a tqdm bar over the chunks.
+
+    Returns
+    -------
+    TrainResult
+        Every field has a leading ``(S,)`` axis, except ``curves.step`` ``(E,)``.
+    """
+    _check_run(model, dataset, config)
+    num_seeds = _key_count(keys, "keys")
+    if num_seeds < 1:
+        raise ValueError("keys: need at least one key")
+    one_key = keys[0]
+    dtype = _float_dtype(model, one_key)
+    if init_params is not None:
+        _check_params(init_params, jax.eval_shape(model.init, one_key), "init_params", (num_seeds,))
+    if learning_rates is None:
+        lrs = np.full((num_seeds,), config.learning_rate)
+    else:
+        lrs = np.asarray(learning_rates, dtype=np.float64)
+        if lrs.shape != (num_seeds,):
+            raise ValueError(f"learning_rates: expected shape ({num_seeds},), got {lrs.shape}")
+        if not np.all(np.isfinite(lrs) & (lrs > 0)):
+            raise ValueError(f"learning_rates: must be positive and finite, got {lrs}")
+    data = _prepare_data(dataset, dtype)
+
+    devices = list(jax.devices() if devices is None else devices)
+    num_devices = len(devices) if shard else 1
+    padded = -(-num_seeds // num_devices) * num_devices
+    index = np.minimum(np.arange(padded), num_seeds - 1)
+
+    def pad(tree):
+        return tree if padded == num_seeds else jax.tree_util.tree_map(lambda a: a[index], tree)
+
+    keys_p = pad(keys)
+    lrs_p = jnp.asarray(lrs[index], dtype)
+    init_p = None if init_params is None else pad(init_params)
+    if num_devices > 1:
+        mesh = Mesh(np.asarray(devices), ("seed",))
+        seed_sharding, replicated = NamedSharding(mesh, P("seed")), NamedSharding(mesh, P())
+        keys_p, lrs_p, init_p = jax.device_put((keys_p, lrs_p, init_p), seed_sharding)
+        data = jax.device_put(data, replicated)
+
+    engine = _engine(
+        model, config.replace(learning_rate=1.0), dataset.num_train, len(dataset.x_val) > 0, True
+    )
+    state, start_params = engine.init(keys_p, lrs_p, init_p, data)
+    state, evals = _run_chunks(
+        engine, state, lrs_p, data, config, progress=progress,
+        desc=f"train {num_seeds} seeds of {model.name}",
+    )
+    result = _assemble(state, start_params, evals, config, axis=1)
+    if padded != num_seeds:
+        step = result.curves.step
+        result = jax.tree_util.tree_map(lambda a: a[:num_seeds], result)
+        result = result._replace(curves=result.curves._replace(step=step))
+    return result
