@@ -44,7 +44,8 @@ def mse(predictions: jax.Array, targets: jax.Array) -> jax.Array:
 
 def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Fraction of examples whose largest logit is the label."""
-    return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
+    predicted = jnp.argmax(logits, axis=-1)
+    return jnp.mean((predicted == labels.astype(predicted.dtype)).astype(logits.dtype))
 
 
 def l2_penalty(params: PyTree) -> jax.Array:

@@ -1,0 +1,78 @@
+"""Pieces the claim experiments share: the default task, a frozen task description,
+and training many seeds of one configuration to final metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from landscape import data, models, objectives, train
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A data set by name plus its size: the thing every claim trains on."""
+
+    dataset: str = "mnist1d"
+    num_samples: int = 4000
+    standardize: bool = False
+    seed: int = 0
+
+    def load(self) -> data.Dataset:
+        if self.dataset == "mnist1d":
+            ds = data.mnist1d(num_samples=self.num_samples, seed=42 + self.seed)
+        else:
+            ds = data.load(self.dataset, num_samples=self.num_samples, seed=self.seed)
+        ds = data.standardize(ds) if self.standardize else ds
+        return ds.astype(jnp.result_type(float))  # float32, or float64 when x64 is on
+
+    def describe(self, ds: data.Dataset) -> str:
+        return (f"{self.dataset} ({ds.num_train} train / {len(ds.x_val)} val / "
+                f"{len(ds.x_test)} test examples)")
+
+
+class Final(NamedTuple):
+    """Final metrics per seed (S,), and the curves of the run."""
+
+    train_loss: np.ndarray
+    val_loss: np.ndarray
+    val_accuracy: np.ndarray
+    test_loss: np.ndarray
+    test_accuracy: np.ndarray
+    diverged: np.ndarray
+    result: train.TrainResult
+
+
+def train_and_evaluate(
+    model: models.Model, ds: data.Dataset, config: train.TrainConfig, *, seed: int,
+    num_seeds: int, init_params=None, progress: bool = False,
+) -> Final:
+    """Train ``num_seeds`` seeds at once and evaluate the final parameters on every split."""
+    keys = jax.random.split(jax.random.key(seed), num_seeds)
+    result = train.train_seeds(model, ds, config, keys=keys, init_params=init_params,
+                               progress=progress)
+    metrics = jax.jit(jax.vmap(objectives.make_metrics(model.apply, loss=config.loss),
+                               in_axes=(0, None)))
+    out = {}
+    for split in ("train", "val", "test"):
+        batch = getattr(ds, split)
+        m = metrics(result.params, data.Batch(jnp.asarray(batch.x), jnp.asarray(batch.y)))
+        out[f"{split}_loss"] = np.asarray(m["loss"])
+        out[f"{split}_accuracy"] = np.asarray(m.get("accuracy", jnp.full(num_seeds, jnp.nan)))
+    return Final(out["train_loss"], out["val_loss"], out["val_accuracy"], out["test_loss"],
+                 out["test_accuracy"], np.asarray(result.diverged), result)
+
+
+def describe_training(config: train.TrainConfig) -> str:
+    batch = "full batch" if config.batch_size is None else f"batch {config.batch_size}"
+    return (f"{config.optimizer} lr {config.learning_rate:g} ({config.schedule}), "
+            f"{config.num_steps} steps, {batch}")
+
+
+def coefficient_of_variation(values) -> float:
+    values = np.asarray(values, dtype=float)
+    return float(np.std(values, ddof=1) / abs(np.mean(values))) if len(values) > 1 else 0.0
