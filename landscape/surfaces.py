@@ -334,7 +334,8 @@ def _layer_normalise(d, w, bias):
 
 
 def hessian_directions(operator, *, key: Array, num: int = 2, method: str = "eigsh",
-                       tol: float = 1e-8, num_iters: int | None = None) -> HessianDirections:
+                       tol: float = 1e-8, num_iters: int | None = None,
+                       num_restarts: int = 10) -> HessianDirections:
     """The ``num`` eigenvectors of the largest (algebraic) Hessian eigenvalues.
 
     Parameters
@@ -348,7 +349,9 @@ def hessian_directions(operator, *, key: Array, num: int = 2, method: str = "eig
     method : {"eigsh", "lanczos"}
         ``"eigsh"``: scipy's implicitly restarted Lanczos (ARPACK) on
         ``operator.to_scipy()`` with tolerance ``tol``; ``"lanczos"``:
-        :func:`landscape.lanczos.extreme_eigs` with ``num_iters`` iterations.
+        :func:`landscape.lanczos.extreme_eigs` with a basis of ``num_iters``
+        vectors (default ``max(4 num, 80)``), up to ``num_restarts`` thick
+        restarts and tolerance ``tol``.
 
     Returns
     -------
@@ -374,12 +377,13 @@ def hessian_directions(operator, *, key: Array, num: int = 2, method: str = "eig
     elif method == "lanczos":
         from landscape import lanczos
 
-        iters = num_iters if num_iters is not None else min(n, max(4 * num, 60))
-        eigs = lanczos.extreme_eigs(num_iters=iters, num_eigs=num, which="largest")
+        iters = num_iters if num_iters is not None else min(n, max(4 * num, 80))
+        eigs = lanczos.extreme_eigs(num_iters=iters, num_eigs=num, which="largest",
+                                    tol=tol, num_restarts=num_restarts)
         res = eigs(operator.matvec, v0, *operator.args)
         eigvals = jnp.asarray(res.eigvals, dtype)[::-1]
         vectors = jnp.asarray(res.eigvecs, dtype).T[::-1]
-        num_matvecs = iters
+        num_matvecs = int(res.num_matvecs)
     else:
         raise ValueError(f"method: unknown method {method!r}; choose 'eigsh' or 'lanczos'")
     hv = jax.lax.map(lambda v: operator.matvec(v, *operator.args), vectors)
@@ -696,7 +700,10 @@ def _train_segment(f, x_a, x_b, carry, keys, steps, num_steps, args, *, num_ts, 
         u = jax.random.uniform(k, (num_ts,), x_a.dtype)
         ts = (jnp.arange(num_ts, dtype=x_a.dtype) + u) / num_ts
         value, grad = jax.value_and_grad(mean_loss)(theta, ts)
-        updates, new_state = optimizer.update(grad, state, theta)
+        # optax mixes Python floats and int32 step counts (Adam's bias correction),
+        # which strict dtype promotion rejects; standard promotion is what it expects.
+        with jax.numpy_dtype_promotion("standard"):
+            updates, new_state = optimizer.update(grad, state, theta)
         active = i < num_steps
         theta = jnp.where(active, theta + updates, theta)
         state = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new_state, state)
