@@ -474,6 +474,7 @@ def classify(
     num_iters: int = 100,
     num_probes: int = 20,
     slq_iters: int | None = None,
+    num_restarts: int = 0,
     batch_size: int | None = None,
 ) -> Classification:
     """Classify the point ``params`` of ``loss(params, batch)``.
@@ -509,6 +510,10 @@ def classify(
     num_probes, slq_iters : int
         SLQ probes and iterations for the index (Lanczos method only);
         ``slq_iters`` defaults to ``num_iters``.
+    num_restarts : int
+        Thick restarts of the extreme-eigenvalue Lanczos run (the bottom of a
+        Hessian spectrum is crowded and converges slowly); see
+        :func:`landscape.lanczos.extreme_eigs`.
     batch_size : int, optional
         Evaluate gradient and Hessian over ``batch`` this many examples at a time
         (exact means; for data that do not fit at once).
@@ -569,16 +574,17 @@ def classify(
     curvature.check_memory(max(num_iters, slq_iters) + 2, n, dtype)
     return _classify_lanczos(
         f, x, batch, key, *tols, batch_size=batch_size, num_iters=num_iters,
-        num_probes=int(num_probes), slq_iters=slq_iters,
+        num_probes=int(num_probes), slq_iters=slq_iters, num_restarts=int(num_restarts),
     )
 
 
 @functools.partial(
-    jax.jit, static_argnames=("f", "batch_size", "num_iters", "num_probes", "slq_iters")
+    jax.jit,
+    static_argnames=("f", "batch_size", "num_iters", "num_probes", "slq_iters", "num_restarts"),
 )
 def _classify_lanczos(
     f, x, batch, key, rtol, atol, grad_tol, grad_rtol, *, batch_size, num_iters, num_probes,
-    slq_iters,
+    slq_iters, num_restarts,
 ):
     from landscape import lanczos
 
@@ -590,17 +596,22 @@ def _classify_lanczos(
         matvec = lambda v: _chunked_hvp(f, x, stacked, remainder, batch_size, v)
     k_start, k_probes = jax.random.split(key)
     v0 = jax.random.normal(k_start, x.shape, x.dtype)
-    eigs = lanczos.extreme_eigs(num_iters=num_iters, num_eigs=1, which="both")
+    eigs = lanczos.extreme_eigs(
+        num_iters=num_iters, num_eigs=1, which="both", num_restarts=num_restarts
+    )
     res = eigs(matvec, v0)
     lam_min, lam_max = res.eigvals[0], res.eigvals[-1]
     r_min, r_max = res.residuals[0], res.residuals[-1]
     hnorm = jnp.maximum(jnp.abs(lam_min), jnp.abs(lam_max))
     tau = jnp.maximum(atol, rtol * hnorm)
     density = lanczos.slq(num_iters=slq_iters, num_probes=num_probes)(
-        matvec, k_probes, size=x.size
+        matvec, k_probes, size=x.size, dtype=x.dtype
     )
-    index, index_err = lanczos.negative_fraction(density, threshold=tau)
-    below_pos, _ = lanczos.negative_fraction(density, threshold=-tau)
+    # per probe, the quadrature weight below -tau (the index) and within [-tau, tau]
+    neg = jnp.sum(jnp.where(density.nodes < -tau, density.weights, 0.0), axis=1)
+    null = jnp.sum(jnp.where(jnp.abs(density.nodes) <= tau, density.weights, 0.0), axis=1)
+    index = jnp.mean(neg)
+    index_err = jnp.std(neg, ddof=1) / math.sqrt(num_probes) if num_probes > 1 else jnp.inf
     n = x.size
     gnorm = jnp.linalg.norm(g)
     solve = minres(max_iters=num_iters, rtol=0.0)
@@ -615,7 +626,7 @@ def _classify_lanczos(
         lambda_min=lam_min, lambda_max=lam_max, residual_min=r_min, residual_max=r_max,
         certified_min=jnp.abs(lam_min) > r_min, certified_max=jnp.abs(lam_max) > r_max,
         tau=tau, rtol=rtol, num_negative=index * n,
-        num_null=jnp.clip(below_pos - index, 0.0, 1.0) * n, index=index,
+        num_null=jnp.mean(null) * n, index=index,
         index_stderr=jnp.asarray(index_err, x.dtype), flatness=jnp.clip(flatness, 0.0, 1.0),
         hg_ratio=hg_ratio, num_params=jnp.int32(n), exact=jnp.asarray(False),
     )

@@ -423,3 +423,41 @@ def test_classify_bad_input(key):
 def test_docstring_examples():
     failures, tried = doctest.testmod(critical, verbose=False)
     assert tried >= 3 and failures == 0
+
+
+# ------------------------------------------------------------------------------ Lanczos method
+
+
+def test_lanczos_method_against_designed_spectrum(key):
+    """n = 300 with 30 negative, 20 zero and 250 positive eigenvalues: the extreme
+    eigenvalues to the residual, the SLQ index within its error bars, and the
+    MINRES flatness equal to the exact (dense) one."""
+    pytest.importorskip("landscape.lanczos")
+    n = 300
+    rng = np.random.default_rng(int(jax.random.randint(key, (), 0, 2**30)))
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    spectrum = np.concatenate([-np.linspace(0.5, 3, 30), np.zeros(20), np.linspace(0.1, 10, 250)])
+    h = jnp.asarray(q @ np.diag(spectrum) @ q.T)
+    center = jnp.asarray(rng.standard_normal(n))
+    tilt = jnp.asarray(q[:, 30:50] @ rng.standard_normal(20))  # gradient part in the kernel
+    loss = lambda p, b: 0.5 * (p - b[0]) @ (h @ (p - b[0])) + b[1] @ p
+    at_center = (center, jnp.zeros(n))
+    c = critical.classify(loss, center, at_center, key=key, method="lanczos", num_iters=100,
+                          num_probes=20)
+    assert c.kind == "saddle" and not bool(c.exact)
+    assert abs(float(c.lambda_min) + 3.0) <= max(float(c.residual_min), 1e-10)
+    assert abs(float(c.lambda_max) - 10.0) <= max(float(c.residual_max), 1e-10)
+    assert bool(c.certified_min) and bool(c.certified_max)
+    assert abs(float(c.index) - 0.1) < 4 * float(c.index_stderr) + 0.01, c
+    assert float(c.index_stderr) < 0.02
+    assert abs(float(c.num_null) / n - 20 / n) < 0.05
+    # a tilted point: dense and Lanczos flatness agree (all Ritz values resolved)
+    tilted = (center, tilt)
+    moved = center + 0.1 * jnp.asarray(q[:, 100])
+    dense = critical.classify(loss, moved, tilted, key=key, method="dense")
+    approx = critical.classify(loss, moved, tilted, key=key, method="lanczos", num_iters=100)
+    assert dense.kind == approx.kind == "not_critical"
+    assert abs(float(dense.flatness) - float(approx.flatness)) < 1e-6
+    assert abs(float(dense.hg_ratio) - float(approx.hg_ratio)) < 1e-8
+    # "auto" is dense at this size
+    assert bool(critical.classify(loss, center, at_center, key=key).exact)
