@@ -536,10 +536,12 @@ def _check_run(model: Model, dataset: Dataset, config: TrainConfig) -> None:
 
 def _prepare_data(dataset: Dataset, dtype) -> _Data:
     """Device arrays of the training and validation splits; inputs (and regression
-    targets) cast to the parameters' dtype, labels to int32."""
+    targets) cast to the parameters' dtype, labels to JAX's default integer dtype
+    (the dtype of ``argmax``, so that accuracy compares like with like)."""
+    label_dtype = jax.dtypes.canonicalize_dtype(jnp.int_)
 
     def targets(y):
-        return jnp.asarray(y, jnp.int32 if dataset.num_classes is not None else dtype)
+        return jnp.asarray(y, label_dtype if dataset.num_classes is not None else dtype)
 
     return _Data(
         jnp.asarray(dataset.x_train, dtype), targets(dataset.y_train),
