@@ -60,6 +60,7 @@ __all__ = [
     "STYLE",
     "TEXT_WIDTH",
     "figure_size",
+    "legend_on_image",
     "plot_contour",
     "plot_curve_on_plane",
     "plot_interpolation",
@@ -236,6 +237,7 @@ def plot_contour(
     if colorbar:
         cbar = ax.figure.colorbar(cs, ax=ax, pad=0.02, fraction=0.05)
         cbar.set_label(f"log$_{{10}}$ {label}" if log else label)
+        cbar.ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(6))
         cbar.ax.tick_params(labelsize=6)
     if mark_center:
         ax.plot([0.0], [0.0], marker="*", color="white", markeredgecolor="k",
@@ -329,6 +331,8 @@ def plot_interpolation(
     and the straight line joining the endpoint losses."""
     t = np.asarray(result.ts)
     losses = np.asarray(result.losses)
+    if log:
+        ax.set_yscale("log")
     (line,) = ax.plot(t, losses, label=label, color=color, linestyle=linestyle)
     if annotate_barrier:
         c = line.get_color()
@@ -339,14 +343,26 @@ def plot_interpolation(
         ax.annotate("", xy=(t[i], losses[i]), xytext=(t[i], chord),
                     arrowprops={"arrowstyle": "<->", "color": c, "linewidth": 0.6,
                                 "shrinkA": 0, "shrinkB": 0})
-        ax.annotate(f"barrier {float(result.barrier):.3g}", (t[i], 0.5 * (losses[i] + chord)),
-                    xytext=(4, 0), textcoords="offset points", fontsize=6, color=c,
-                    va="center")
+        both_positive = losses[i] > 0 and chord > 0
+        middle = (np.sqrt(losses[i] * chord) if log and both_positive
+                  else 0.5 * (losses[i] + chord))
+        ax.annotate(f"barrier {float(result.barrier):.3g}", (t[i], middle),
+                    xytext=(3, 0), textcoords="offset points", fontsize=6, color=c,
+                    va="center", ha="left",
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white",
+                          "edgecolor": "none", "alpha": 0.8})
     ax.set_xlabel(r"$t$ (0: start, 1: end)")
     ax.set_ylabel("loss")
-    if log:
-        ax.set_yscale("log")
     return ax
+
+
+def legend_on_image(ax, *, loc: str = "upper right", **kwargs):
+    """A legend with white text on a translucent dark box, readable over a filled
+    contour plot with white overlays."""
+    options = {"loc": loc, "frameon": True, "facecolor": "0.2", "edgecolor": "none",
+               "framealpha": 0.6, "labelcolor": "white"}
+    options.update(kwargs)
+    return ax.legend(**options)
 
 
 def plot_curve_on_plane(ax, points, *, label: str | None = None, color: str | None = None,
