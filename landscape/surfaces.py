@@ -14,9 +14,10 @@ Directions (each returns vectors of ``n`` entries in the order of
 - :func:`hessian_directions`: the top eigenvectors of the Hessian;
 - :func:`trajectory_pca`: the principal components of an optimisation path.
 
-Evaluations: :func:`slice_1d` and :func:`slice_2d` (a grid in vmapped chunks
-whose size :func:`chunk_size_for` derives from a memory budget, one compile per
-grid shape); :func:`interpolate` (the straight line between two parameter sets,
+Evaluations: :func:`slice_1d` and :func:`slice_2d` (a grid in chunks of points,
+vmapped on accelerators with a chunk size that :func:`chunk_size_for` derives
+from a memory budget, one after another in a compiled ``lax.map`` on CPU; one
+compile however many chunks); :func:`interpolate` (the straight line between two parameter sets,
 Goodfellow et al. 2015) with its loss barrier; :func:`bezier_curve` (a
 quadratic Bezier curve whose control point is trained to lower the loss along
 it, Garipov et al. 2018), compared with the straight line; :func:`plane_through`
@@ -77,6 +78,7 @@ __all__ = [
     "bezier_curve",
     "bezier_points",
     "chunk_size_for",
+    "default_vectorize",
     "evaluate_subspace",
     "filter_normalize",
     "hessian_directions",
@@ -117,7 +119,7 @@ class Surface2D(NamedTuple):
     alphas : (a,)  steps along ``d1``
     betas : (b,)   steps along ``d2``
     losses : (a, b)  ``losses[i, j]`` at ``(alphas[i], betas[j])``
-    chunk_size : int  grid points evaluated at once (vmapped)
+    chunk_size : int  grid points evaluated per compiled call
     """
 
     alphas: Array
@@ -468,13 +470,26 @@ def plane_through(p0: Array, p1: Array, p2: Array) -> Plane:
 # ---------------------------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames=("f",))
-def _evaluate_chunk(f, x0, directions, coeffs, args):
-    return jax.vmap(lambda c: f(x0 + c @ directions, *args))(coeffs)
+@functools.partial(jax.jit, static_argnames=("f", "vectorize"))
+def _evaluate_chunk(f, x0, directions, coeffs, args, vectorize=True):
+    one = lambda c: f(x0 + c @ directions, *args)
+    return jax.vmap(one)(coeffs) if vectorize else jax.lax.map(one, coeffs)
+
+
+def default_vectorize() -> bool:
+    """Whether grid points are vmapped by default: on accelerators yes; on CPU no,
+    where a compiled sequential ``lax.map`` over the points of a chunk is as fast or
+    faster (one point's loss is already a matrix product that fills the cores, and
+    the batched version only adds memory traffic; see ``benchmarks/bench_surfaces.py``)."""
+    return jax.default_backend() != "cpu"
+
+
+SEQUENTIAL_CHUNK = 64  # points per compiled call when points are not vmapped
 
 
 def chunk_size_for(f: Callable, x0: Array, *args, memory_bytes: int = DEFAULT_MEMORY_BYTES,
-                   probe: int = 8, max_chunk: int | None = None) -> int:
+                   probe: int = 8, max_chunk: int | None = None,
+                   vectorize: bool | None = None) -> int:
     """How many points to evaluate at once so that one chunk fits in ``memory_bytes``.
 
     The memory of one point is measured, not guessed: the vmapped evaluation of
@@ -482,11 +497,18 @@ def chunk_size_for(f: Callable, x0: Array, *args, memory_bytes: int = DEFAULT_ME
     buffers; one point costs that over ``probe`` plus its parameter vector (``n``
     entries). Where the backend reports no analysis, a point is charged ``4 n``
     entries. The result is at least 1 and at most ``max_chunk``.
+
+    When the points are not vmapped (``vectorize`` false, or its default
+    :func:`default_vectorize` on CPU), memory is one point's whatever the chunk,
+    and the chunk is :data:`SEQUENTIAL_CHUNK` points (capped by ``max_chunk``).
     """
     if memory_bytes <= 0:
         raise ValueError(f"memory_bytes: must be positive, got {memory_bytes}")
     if probe < 1:
         raise ValueError(f"probe: must be positive, got {probe}")
+    if not (default_vectorize() if vectorize is None else vectorize):
+        size = SEQUENTIAL_CHUNK
+        return size if max_chunk is None else max(1, min(size, int(max_chunk)))
     itemsize = jnp.dtype(x0.dtype).itemsize
     per_point = 4 * x0.size * itemsize
     try:
@@ -505,13 +527,16 @@ def chunk_size_for(f: Callable, x0: Array, *args, memory_bytes: int = DEFAULT_ME
 def evaluate_subspace(f: Callable, x0: Array, directions: Array, coeffs: Array, *args,
                       chunk_size: int | None = None,
                       memory_bytes: int = DEFAULT_MEMORY_BYTES,
+                      vectorize: bool | None = None,
                       progress: bool = False) -> Array:
     """``f(x0 + coeffs[i] @ directions, *args)`` for every row of ``coeffs``, ``(m,)``.
 
     The points are evaluated ``chunk_size`` at a time, vmapped, in a loop over
     chunks of one shape (the last is padded), so memory is ``chunk_size``
     points' worth whatever ``m`` is and there is one compile per ``f``,
-    argument shapes and ``chunk_size``, however many chunks.
+    argument shapes and ``chunk_size``, however many chunks. Without
+    ``vectorize`` the points of a chunk run one after another inside one
+    compiled ``lax.map`` instead (memory of one point; no Python per point).
 
     Parameters
     ----------
@@ -523,6 +548,9 @@ def evaluate_subspace(f: Callable, x0: Array, directions: Array, coeffs: Array, 
     coeffs : (m, k)
     chunk_size : int, optional
         Points per chunk; by default :func:`chunk_size_for` with ``memory_bytes``.
+    vectorize : bool, optional
+        vmap the points of a chunk; :func:`default_vectorize` by default (yes on
+        accelerators, no on CPU).
     progress : bool
         Show a tqdm bar over chunks.
     """
@@ -535,9 +563,10 @@ def evaluate_subspace(f: Callable, x0: Array, directions: Array, coeffs: Array, 
         raise ValueError(f"directions: expected shape (k, {x0.size}), got {directions.shape}")
     if coeffs.ndim != 2 or coeffs.shape[1] != directions.shape[0]:
         raise ValueError(f"coeffs: expected shape (m, {directions.shape[0]}), got {coeffs.shape}")
+    vectorize = default_vectorize() if vectorize is None else bool(vectorize)
     if chunk_size is None:
         chunk_size = chunk_size_for(f, x0, *args, memory_bytes=memory_bytes,
-                                    max_chunk=coeffs.shape[0])
+                                    max_chunk=coeffs.shape[0], vectorize=vectorize)
     if chunk_size < 1:
         raise ValueError(f"chunk_size: must be positive, got {chunk_size}")
     num = coeffs.shape[0]
@@ -550,7 +579,7 @@ def evaluate_subspace(f: Callable, x0: Array, directions: Array, coeffs: Array, 
     chunks = coeffs.reshape(num_chunks, chunk_size, coeffs.shape[1])
     args = tuple(args)
     out = [
-        _evaluate_chunk(f, x0, directions, chunks[i], args)
+        _evaluate_chunk(f, x0, directions, chunks[i], args, vectorize)
         for i in _progress_range(num_chunks, progress, "grid chunks")
     ]
     return jnp.concatenate(out)[:num]
@@ -573,8 +602,9 @@ def _as_vector(name, d, n, dtype):
 
 def slice_1d(f: Callable, x0: Array, direction: Array, alphas: Array, *args,
              chunk_size: int | None = None, memory_bytes: int = DEFAULT_MEMORY_BYTES,
-             progress: bool = False) -> Slice1D:
-    """The loss along ``x0 + alpha * direction`` for each of ``alphas`` (m,)."""
+             vectorize: bool | None = None, progress: bool = False) -> Slice1D:
+    """The loss along ``x0 + alpha * direction`` for each of ``alphas`` (m,)
+    (evaluated by :func:`evaluate_subspace`)."""
     x0 = jnp.asarray(x0)
     d = _as_vector("direction", direction, x0.size, x0.dtype)
     alphas = jnp.asarray(alphas, x0.dtype)
@@ -582,17 +612,17 @@ def slice_1d(f: Callable, x0: Array, direction: Array, alphas: Array, *args,
         raise ValueError(f"alphas: expected shape (m,), got {alphas.shape}")
     losses = evaluate_subspace(f, x0, d[None, :], alphas[:, None], *args,
                                chunk_size=chunk_size, memory_bytes=memory_bytes,
-                               progress=progress)
+                               vectorize=vectorize, progress=progress)
     return Slice1D(alphas, losses)
 
 
 def slice_2d(f: Callable, x0: Array, d1: Array, d2: Array, alphas: Array, betas: Array, *args,
              chunk_size: int | None = None, memory_bytes: int = DEFAULT_MEMORY_BYTES,
-             progress: bool = False) -> Surface2D:
+             vectorize: bool | None = None, progress: bool = False) -> Surface2D:
     """The loss on the grid ``x0 + alphas[i] d1 + betas[j] d2`` (Li et al. 2018).
 
-    The ``a * b`` grid points are evaluated in vmapped chunks of ``chunk_size``
-    points (by default as many as fit in ``memory_bytes``, see
+    The ``a * b`` grid points are evaluated in chunks of ``chunk_size`` points,
+    vmapped on accelerators (by default as many as fit in ``memory_bytes``, see
     :func:`chunk_size_for`), with one compile (:func:`evaluate_subspace`).
 
     Returns
@@ -609,12 +639,13 @@ def slice_2d(f: Callable, x0: Array, d1: Array, d2: Array, alphas: Array, betas:
         raise ValueError(f"alphas/betas: expected 1-D arrays, got {alphas.shape}, {betas.shape}")
     ga, gb = jnp.meshgrid(alphas, betas, indexing="ij")
     coeffs = jnp.stack([ga.ravel(), gb.ravel()], axis=1)
+    vectorize = default_vectorize() if vectorize is None else bool(vectorize)
     if chunk_size is None:
         chunk_size = chunk_size_for(f, x0, *args, memory_bytes=memory_bytes,
-                                    max_chunk=coeffs.shape[0])
+                                    max_chunk=coeffs.shape[0], vectorize=vectorize)
     chunk_size = min(int(chunk_size), coeffs.shape[0])
     losses = evaluate_subspace(f, x0, jnp.stack([d1, d2]), coeffs, *args,
-                               chunk_size=chunk_size, progress=progress)
+                               chunk_size=chunk_size, vectorize=vectorize, progress=progress)
     return Surface2D(alphas, betas, losses.reshape(alphas.size, betas.size), chunk_size)
 
 
@@ -660,7 +691,7 @@ def _check_pair(x_a, x_b):
 
 def interpolate(f: Callable, x_a: Array, x_b: Array, *args, num_points: int = 25,
                 chunk_size: int | None = None, memory_bytes: int = DEFAULT_MEMORY_BYTES,
-                progress: bool = False) -> Interpolation:
+                vectorize: bool | None = None, progress: bool = False) -> Interpolation:
     """The loss along the straight line ``(1 - t) x_a + t x_b``, ``t`` in [0, 1], and
     its barrier (Goodfellow et al. 2015; Entezari et al. 2022).
 
@@ -671,7 +702,7 @@ def interpolate(f: Callable, x_a: Array, x_b: Array, *args, num_points: int = 25
     ts = _path_ts(num_points, x_a.dtype)
     losses = evaluate_subspace(f, x_a, (x_b - x_a)[None, :], ts[:, None], *args,
                                chunk_size=chunk_size, memory_bytes=memory_bytes,
-                               progress=progress)
+                               vectorize=vectorize, progress=progress)
     b, i = barrier(ts, losses)
     return Interpolation(ts, losses, b, i)
 
@@ -715,7 +746,8 @@ def _train_segment(f, x_a, x_b, carry, keys, steps, num_steps, args, *, num_ts, 
 def bezier_curve(f: Callable, x_a: Array, x_b: Array, *args, key: Array, num_steps: int = 500,
                  learning_rate: float = 1e-2, num_ts: int = 4, init: Array | None = None,
                  optimizer=None, num_points: int = 41, chunk_size: int | None = None,
-                 num_segments: int = 20, progress: bool = False) -> BezierCurve:
+                 num_segments: int = 20, vectorize: bool | None = None,
+                 progress: bool = False) -> BezierCurve:
     """Connect two solutions by a quadratic Bezier curve of low loss (Garipov et al. 2018).
 
     The control point ``theta`` of ``phi(t) = (1-t)^2 x_a + 2t(1-t) theta + t^2 x_b``
@@ -746,6 +778,8 @@ def bezier_curve(f: Callable, x_a: Array, x_b: Array, *args, key: Array, num_ste
         Replaces ``optax.adam(learning_rate)``.
     num_points : int
         Values of ``t`` at which the trained curve and the line are evaluated.
+    chunk_size, vectorize : optional
+        How the evaluated points are batched (:func:`evaluate_subspace`).
     progress : bool
         Show a tqdm bar over training segments.
 
@@ -787,7 +821,8 @@ def bezier_curve(f: Callable, x_a: Array, x_b: Array, *args, key: Array, num_ste
     basis = jnp.stack([x_a, control, x_b])
     coeffs = jnp.stack([jnp.square(1 - ts), 2 * ts * (1 - ts), jnp.square(ts)], axis=1)
     curve_losses = evaluate_subspace(f, jnp.zeros_like(x_a), basis, coeffs, *args,
-                                     chunk_size=chunk_size)
+                                     chunk_size=chunk_size, vectorize=vectorize)
     cb, ci = barrier(ts, curve_losses)
-    line = interpolate(f, x_a, x_b, *args, num_points=num_points, chunk_size=chunk_size)
+    line = interpolate(f, x_a, x_b, *args, num_points=num_points, chunk_size=chunk_size,
+                       vectorize=vectorize)
     return BezierCurve(control, Interpolation(ts, curve_losses, cb, ci), line, train_losses)

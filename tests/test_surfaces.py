@@ -64,12 +64,15 @@ def test_slice_1d_closed_form_and_chunking_is_invisible(key):
     d = jax.random.normal(key, x.shape)
     alphas = jnp.linspace(-2.0, 2.0, 11)
     expected = jax.vmap(lambda a: f(x + a * d, batch))(alphas)
-    for chunk in (1, 3, 11, None):  # 3 does not divide 11: the last chunk is padded
-        got = surfaces.slice_1d(f, x, d, alphas, batch, chunk_size=chunk)
-        np.testing.assert_allclose(got.losses, expected, rtol=1e-12, atol=1e-12)
+    for vectorize in (True, False):
+        for chunk in (1, 3, 11, None):  # 3 does not divide 11: the last chunk is padded
+            got = surfaces.slice_1d(f, x, d, alphas, batch, chunk_size=chunk,
+                                    vectorize=vectorize)
+            np.testing.assert_allclose(got.losses, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_grid_matches_python_loop_and_compiles_once(key):
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_grid_matches_python_loop_and_compiles_once(vectorize, key):
     model, loss, params, batch = _tiny_mlp_problem(key)
     f, x, _ = curvature.flat_loss(loss, params)
     traces = []
@@ -81,7 +84,8 @@ def test_grid_matches_python_loop_and_compiles_once(key):
     k1, k2 = jax.random.split(key)
     dirs = surfaces.random_directions(k1, params, num=2)
     alphas, betas = jnp.linspace(-1.0, 1.0, 5), jnp.linspace(-1.0, 1.0, 4)
-    s = surfaces.slice_2d(counted, x, dirs[0], dirs[1], alphas, betas, batch, chunk_size=6)
+    s = surfaces.slice_2d(counted, x, dirs[0], dirs[1], alphas, betas, batch, chunk_size=6,
+                          vectorize=vectorize)
     reference = np.array([[float(f(x + a * dirs[0] + b * dirs[1], batch)) for b in betas]
                           for a in alphas])
     np.testing.assert_allclose(s.losses, reference, rtol=1e-12)
@@ -89,7 +93,7 @@ def test_grid_matches_python_loop_and_compiles_once(key):
     # New directions and grid values, same shapes: no new compile.
     dirs2 = surfaces.random_directions(k2, params, num=2)
     s2 = surfaces.slice_2d(counted, x, dirs2[0], dirs2[1], alphas + 0.5, betas, batch,
-                           chunk_size=6)
+                           chunk_size=6, vectorize=vectorize)
     assert len(traces) == 1
     assert float(s2.losses[0, 0]) == pytest.approx(
         float(f(x + (alphas[0] + 0.5) * dirs2[0] + betas[0] * dirs2[1], batch)), rel=1e-12)
@@ -98,13 +102,17 @@ def test_grid_matches_python_loop_and_compiles_once(key):
 def test_chunk_size_follows_memory_budget(key):
     model, loss, params, batch = _tiny_mlp_problem(key)
     f, x, _ = curvature.flat_loss(loss, params)
-    small = surfaces.chunk_size_for(f, x, batch, memory_bytes=1)
-    large = surfaces.chunk_size_for(f, x, batch, memory_bytes=2**26)
+    small = surfaces.chunk_size_for(f, x, batch, memory_bytes=1, vectorize=True)
+    large = surfaces.chunk_size_for(f, x, batch, memory_bytes=2**26, vectorize=True)
     point_bytes = x.size * 8
     assert small == 1
     # One point costs at least its parameter vector, so the chunk is bounded by that.
     assert 1 < large <= 2**26 // point_bytes
-    assert surfaces.chunk_size_for(f, x, batch, memory_bytes=2**26, max_chunk=7) == 7
+    assert surfaces.chunk_size_for(f, x, batch, memory_bytes=2**26, max_chunk=7,
+                                   vectorize=True) == 7
+    # Sequential evaluation holds one point at a time: a fixed chunk, no budget needed.
+    assert surfaces.chunk_size_for(f, x, batch, memory_bytes=1, vectorize=False) == \
+        surfaces.SEQUENTIAL_CHUNK
     with pytest.raises(ValueError, match="memory_bytes"):
         surfaces.chunk_size_for(f, x, batch, memory_bytes=0)
 

@@ -256,6 +256,7 @@ def run(config: LandscapeConfig, *, progress: bool = True,
     n = int(x_a.size)
     say(f"trained 2 runs of {model.name} ({n} parameters) in {times['train_s']:.1f} s; "
         f"final train loss {float(f(x_a, batch)):.4g} and {float(f(x_b, batch)):.4g}")
+    # One chunk size for every evaluation, so that they share one compiled program.
     chunk = surfaces.chunk_size_for(f, x_a, batch, memory_bytes=config.memory_bytes,
                                     max_chunk=config.grid_points**2)
     m = config.grid_points
