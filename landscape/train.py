@@ -410,18 +410,31 @@ class _Engine(NamedTuple):
     evaluate: Callable  # (params, data) -> _Eval
 
 
-@functools.lru_cache(maxsize=64)
 def _engine(model: Model, config: TrainConfig, num_train: int, has_val: bool, seeds: bool):
-    """Jitted init / chunk / evaluate functions for one model and config (cached, so that
-    repeated runs with the same model, config and data shapes compile once).
+    """Jitted init / chunk / evaluate functions for one model and config.
 
-    ``config`` arrives with ``learning_rate=1.0``: the rate is a traced argument."""
+    Each is cached on the settings it depends on alone (the learning rate is a
+    traced argument), so repeated runs with the same model and data shapes
+    compile once, and a sweep over, say, learning rates, optimizers or batch
+    sizes shares the initialisation and evaluation programs."""
+    init_config = TrainConfig(
+        optimizer=config.optimizer, momentum=config.momentum, weight_decay=config.weight_decay,
+        loss=config.loss, l2=config.l2, divergence_factor=config.divergence_factor,
+    )
+    return _Engine(
+        init=_init_fn(model, init_config, seeds),
+        chunk=_chunk_fn(model, config.replace(learning_rate=1.0, record_params=False),
+                        num_train, seeds),
+        evaluate=_evaluate_fn(model, config.loss, config.l2, config.record_params, has_val, seeds),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _init_fn(model: Model, config: TrainConfig, seeds: bool):
     objective = objectives.make_loss(model.apply, loss=config.loss, l2=config.l2)
-    metrics = objectives.make_metrics(model.apply, loss=config.loss)
-    classification = config.loss == "cross_entropy"
-    steps, every, batch_size = config.num_steps, config.eval_every, config.batch_size
 
     def init_one(key, lr, init_params, data):
+        _TRACES["init"] += 1
         init_key, data_key, dropout_key = jax.random.split(key, 3)
         params = model.init(init_key) if init_params is None else init_params
         opt_state = _make_optimizer(config, lr).init(params)
@@ -434,6 +447,14 @@ def _engine(model: Model, config: TrainConfig, num_train: int, has_val: bool, se
             jnp.asarray(False), jnp.asarray(-1, jnp.int32),
         )
         return state, params
+
+    return jax.jit(jax.vmap(init_one, in_axes=(0, 0, 0, None)) if seeds else init_one)
+
+
+@functools.lru_cache(maxsize=64)
+def _chunk_fn(model: Model, config: TrainConfig, num_train: int, seeds: bool):
+    objective = objectives.make_loss(model.apply, loss=config.loss, l2=config.l2)
+    steps, every, batch_size = config.num_steps, config.eval_every, config.batch_size
 
     def step_one(state, step, lr, data):
         full = Batch(data.x_train, data.y_train)
@@ -472,6 +493,16 @@ def _engine(model: Model, config: TrainConfig, num_train: int, has_val: bool, se
         state, _ = jax.lax.scan(body, state, jnp.arange(every, dtype=jnp.int32))
         return state
 
+    return jax.jit(jax.vmap(chunk_one, in_axes=(0, None, 0, None)) if seeds else chunk_one)
+
+
+@functools.lru_cache(maxsize=64)
+def _evaluate_fn(model: Model, loss: str, l2: float, record_params: bool, has_val: bool,
+                 seeds: bool):
+    objective = objectives.make_loss(model.apply, loss=loss, l2=l2)
+    metrics = objectives.make_metrics(model.apply, loss=loss)
+    classification = loss == "cross_entropy"
+
     def evaluate_one(params, data):
         _TRACES["evaluate"] += 1
         train_batch = Batch(data.x_train, data.y_train)
@@ -490,16 +521,10 @@ def _engine(model: Model, config: TrainConfig, num_train: int, has_val: bool, se
             val_accuracy=val_acc,
             train_accuracy=m["accuracy"].astype(dtype) if classification else nan,
             grad_norm=_grad_norm(objective, params, train_batch).astype(dtype),
-            flat_params=ravel_pytree(params)[0] if config.record_params else None,
+            flat_params=ravel_pytree(params)[0] if record_params else None,
         )
 
-    if seeds:
-        init = jax.vmap(init_one, in_axes=(0, 0, 0, None))
-        chunk = jax.vmap(chunk_one, in_axes=(0, None, 0, None))
-        evaluate = jax.vmap(evaluate_one, in_axes=(0, None))
-    else:
-        init, chunk, evaluate = init_one, chunk_one, evaluate_one
-    return _Engine(jax.jit(init), jax.jit(chunk), jax.jit(evaluate))
+    return jax.jit(jax.vmap(evaluate_one, in_axes=(0, None)) if seeds else evaluate_one)
 
 
 # ----------------------------------------------------------------------------- checks

@@ -38,6 +38,15 @@ def problem():
     return model, ds
 
 
+# One config for the problem above, shared by several tests so that it compiles once:
+# minibatches, dropout, nesterov momentum, weight decay, l2, a schedule with warm-up,
+# and a last chunk shorter than eval_every.
+CONFIG = TrainConfig(
+    optimizer="nesterov", learning_rate=0.2, num_steps=23, eval_every=10, batch_size=16,
+    schedule="warmup_cosine", warmup_steps=3, weight_decay=1e-3, l2=1e-3, record_params=True,
+)
+
+
 def leaves_equal(a, b):
     return all(
         np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True)
@@ -242,14 +251,8 @@ def reference_run(model, ds, config, key):
 
 
 def test_engine_matches_reference_loop(problem, key):
-    """Minibatches, dropout, momentum, weight decay, l2, a schedule with warm-up, and a
-    last chunk shorter than eval_every."""
     model, ds = problem
-    config = TrainConfig(
-        optimizer="nesterov", learning_rate=0.2, num_steps=23, eval_every=10, batch_size=16,
-        schedule="warmup_cosine", warmup_steps=3, weight_decay=1e-3, l2=1e-3,
-        record_params=True,
-    )
+    config = CONFIG
     result = train(model, ds, config, key=key, progress=False)
     history, _, _ = reference_run(model, ds, config, key)
     assert isinstance(result, TrainResult) and isinstance(result.curves, Curves)
@@ -275,27 +278,12 @@ def test_engine_matches_reference_loop(problem, key):
     assert not bool(result.diverged) and int(result.diverged_step) == -1
 
 
-def test_full_batch_regression_matches_reference(key):
-    ds = data.teacher_student(num_samples=120, in_dim=4, seed=1).astype(np.float64)
-    model = models.mlp(4, (6,), 1, activation="tanh")
-    config = TrainConfig(optimizer="adam", learning_rate=0.01, num_steps=30, eval_every=15,
-                         loss="mse", schedule="step", decay_every=10, decay_rate=0.5)
-    result = train(model, ds, config, key=key, progress=False)
-    history, _, _ = reference_run(model, ds, config, key)
-    assert max_rel_diff(result.params, history[-1]) < 1e-12
-    assert np.all(np.isnan(np.asarray(result.curves.train_accuracy)))  # regression
-    assert np.all(np.isnan(np.asarray(result.curves.val_accuracy)))
-    assert result.curves.train_loss[-1] < result.curves.train_loss[0]
-    assert result.trajectory is None
-
-
 # ----------------------------------------------------------------------------- determinism, seeds
 
 
 def test_same_seed_bit_identical_and_seeds_differ(problem, key):
     model, ds = problem
-    config = TrainConfig(optimizer="momentum", learning_rate=0.1, num_steps=40, eval_every=20,
-                         batch_size=32)
+    config = CONFIG
     a = train(model, ds, config, key=key, progress=False)
     b = train(model, ds, config, key=key, progress=False)
     assert leaves_equal(a, b)  # bit for bit: params, curves, flags
@@ -311,8 +299,7 @@ def test_same_seed_bit_identical_and_seeds_differ(problem, key):
 
 def test_vmapped_seeds_equal_separate_runs(problem, key):
     model, ds = problem
-    config = TrainConfig(optimizer="adam", learning_rate=0.01, num_steps=30, eval_every=10,
-                         batch_size=20, record_params=True)
+    config = CONFIG
     keys = jax.random.split(key, 3)
     many = train_seeds(model, ds, config, keys=keys, progress=False)
     assert many.curves.train_loss.shape == (3, 4) and many.curves.step.shape == (4,)
@@ -330,10 +317,12 @@ def test_vmapped_seeds_equal_separate_runs(problem, key):
 
 
 def test_diverging_learning_rate_marks_only_that_seed(key):
+    """Full-batch regression (mse) with step decay; one seed of three has a learning rate
+    that blows up."""
     ds = data.teacher_student(num_samples=100, in_dim=3, seed=2).astype(np.float64)
     model = models.mlp(3, (5,), 1, activation="tanh")
     config = TrainConfig(learning_rate=0.05, num_steps=40, eval_every=10, loss="mse",
-                         divergence_factor=100.0)
+                         divergence_factor=100.0, schedule="step", decay_every=15, decay_rate=0.5)
     keys = jax.random.split(key, 3)
     rates = [0.05, 50.0, 0.05]
     result = train_seeds(model, ds, config, keys=keys, learning_rates=rates, progress=False)
@@ -355,6 +344,14 @@ def test_diverging_learning_rate_marks_only_that_seed(key):
         alone = train(model, ds, config, key=keys[s], progress=False)
         mine = jax.tree_util.tree_map(lambda a, s=s: a[s], result.params)
         assert max_rel_diff(mine, alone.params) < 1e-10
+        assert float(alone.curves.train_loss[-1]) < float(alone.curves.train_loss[0])
+    # a full-batch run is the reference loop's result
+    history, _, _ = reference_run(model, ds, config, keys[0])
+    seed0 = jax.tree_util.tree_map(lambda a: a[0], result.params)
+    assert max_rel_diff(seed0, history[-1]) < 1e-10
+    assert np.all(np.isnan(np.asarray(result.curves.train_accuracy)))  # regression
+    assert np.all(np.isnan(np.asarray(result.curves.val_accuracy)))
+    assert result.trajectory is None
 
 
 def test_non_finite_loss_diverges_with_finite_params(key):
@@ -366,15 +363,23 @@ def test_non_finite_loss_diverges_with_finite_params(key):
                          divergence_factor=float("inf"))
     keys = jax.random.split(key, 2)
     init = jax.vmap(model.init)(jax.random.split(jax.random.fold_in(key, 7), 2))
-    init = jax.tree_util.tree_map(lambda a: a * jnp.array([1.0, 30.0]).reshape((2,) + (1,) * (a.ndim - 1)), init)
+    scale = jnp.array([1.0, 30.0])
+    init = jax.tree_util.tree_map(lambda a: a * scale.reshape((2,) + (1,) * (a.ndim - 1)), init)
     result = train_seeds(model, ds, config, keys=keys, init_params=init, progress=False)
     np.testing.assert_array_equal(result.diverged, [False, True])
     assert int(result.diverged_step[1]) > 0
-    assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree_util.tree_leaves(result.params))
+    leaves = jax.tree_util.tree_leaves(result.params)
+    assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves)
     assert float(result.curves.train_loss[0, -1]) < float(result.curves.train_loss[0, 0])
 
 
-# ----------------------------------------------------------------------------- optimizers x schedules
+# ------------------------------------------------------------------------ optimizers x schedules
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    ds = data.gaussian_mixture(num_samples=150, num_classes=3, dim=4, seed=1).astype(np.float64)
+    return models.mlp(4, (8,), 3, activation="tanh"), ds
 
 
 @pytest.mark.parametrize(
@@ -391,11 +396,10 @@ def test_non_finite_loss_diverges_with_finite_params(key):
         ("adam", "warmup_cosine", 0.02),
     ],
 )
-def test_every_optimizer_and_schedule_lowers_the_loss(optimizer, schedule, lr, key):
-    ds = data.gaussian_mixture(num_samples=150, num_classes=3, dim=4, seed=1).astype(np.float64)
-    model = models.mlp(4, (8,), 3, activation="tanh")
+def test_every_optimizer_and_schedule_lowers_the_loss(optimizer, schedule, lr, tiny, key):
+    model, ds = tiny
     config = TrainConfig(
-        optimizer=optimizer, learning_rate=lr, num_steps=60, eval_every=30, batch_size=25,
+        optimizer=optimizer, learning_rate=lr, num_steps=60, eval_every=30,
         schedule=schedule, decay_every=20, warmup_steps=5 if schedule == "warmup_cosine" else 0,
         weight_decay=1e-3 if optimizer == "adamw" else 0.0,
     )

@@ -1,0 +1,285 @@
+"""Run directories: JSON config, CSV tables, npz arrays, atomic writes, resumable sweeps."""
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from landscape import results
+from landscape.results import (
+    atomic_write,
+    read_arrays,
+    read_config,
+    read_table,
+    run_sweep,
+    tidy_rows,
+    to_jsonable,
+    write_arrays,
+    write_config,
+    write_table,
+)
+from landscape.train import TrainConfig
+
+HERE = Path(__file__).parent
+
+
+class Point(NamedTuple):
+    x: float
+    y: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    name: str = "demo"
+    sizes: tuple = (1, 2)
+    rate: float = 0.5
+
+
+# ----------------------------------------------------------------------------- JSON
+
+
+def test_to_jsonable_handles_configs_tuples_and_numpy():
+    obj = {
+        "config": TrainConfig(optimizer="adam", batch_size=32),
+        "point": Point(np.float32(0.25), np.arange(3)),
+        "scalars": (np.int64(3), np.bool_(True), jnp.asarray(1.5), np.float64("nan")),
+        "path": Path("a") / "b",
+        "dtype": np.dtype("float32"),
+    }
+    out = to_jsonable(obj)
+    assert out["config"]["optimizer"] == "adam" and out["config"]["batch_size"] == 32
+    assert out["config"]["decay_every"] is None
+    assert out["point"] == {"x": 0.25, "y": [0, 1, 2]}
+    assert out["scalars"][:3] == [3, True, 1.5] and math.isnan(out["scalars"][3])
+    assert type(out["scalars"][0]) is int and type(out["scalars"][1]) is bool
+    assert out["path"] == os.path.join("a", "b") and out["dtype"] == "float32"
+    json.dumps(out)  # plain JSON types only
+    with pytest.raises(TypeError, match="to_jsonable"):
+        to_jsonable(object())
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_config_has_versions_and_refuses_a_different_config(tmp_path):
+    content = write_config(tmp_path, Study())
+    stored = read_config(tmp_path)
+    assert stored == content
+    assert stored["config"] == {"name": "demo", "sizes": [1, 2], "rate": 0.5}
+    assert stored["config_type"].endswith("Study")
+    for name in ("landscape", "jax", "numpy", "python"):
+        assert stored["versions"][name], name
+    assert stored["devices"] and stored["devices"][0]["platform"] == "cpu"
+    # the same config again: accepted, file untouched
+    mtime = (tmp_path / "config.json").stat().st_mtime_ns
+    assert write_config(tmp_path, Study()) == stored
+    assert (tmp_path / "config.json").stat().st_mtime_ns == mtime
+    with pytest.raises(ValueError, match=r"^config: .*different config.*rate: 0.5 -> 0.1"):
+        write_config(tmp_path, Study(rate=0.1))
+    assert read_config(tmp_path)["config"]["rate"] == 0.5  # untouched by the refusal
+    write_config(tmp_path, Study(rate=0.1), overwrite=True)
+    assert read_config(tmp_path)["config"]["rate"] == 0.1
+
+
+# ----------------------------------------------------------------------------- tables and arrays
+
+
+def test_table_round_trip(tmp_path):
+    rows = [
+        {"cell": "a", "seed": 0, "loss": 0.1 + 0.2, "ok": True, "note": "x,y \"quoted\""},
+        {"cell": "b", "seed": np.int64(1), "loss": np.float32(1e-30), "ok": False},
+        {"cell": "c", "seed": 2, "loss": float("nan"), "ok": True, "note": "", "extra": 7},
+    ]
+    path = tmp_path / "table.csv"
+    write_table(path, rows)
+    back = read_table(path)
+    assert [r["cell"] for r in back] == ["a", "b", "c"]
+    assert [r["seed"] for r in back] == [0, 1, 2] and all(type(r["seed"]) is int for r in back)
+    assert back[0]["loss"] == 0.1 + 0.2  # repr round trip: exact
+    assert back[1]["loss"] == float(np.float32(1e-30))
+    assert math.isnan(back[2]["loss"])
+    assert [r["ok"] for r in back] == [True, False, True]
+    assert back[0]["note"] == 'x,y "quoted"' and back[1]["note"] is None
+    assert back[0]["extra"] is None and back[2]["extra"] == 7
+    assert list(back[0]) == ["cell", "seed", "loss", "ok", "note", "extra"]
+    with pytest.raises(ValueError, match="^rows:"):
+        write_table(tmp_path / "bad.csv", [{"a": [1, 2]}])
+    assert not (tmp_path / "bad.csv").exists()
+
+
+def test_table_to_pandas(tmp_path):
+    pd = pytest.importorskip("pandas")
+    write_table(tmp_path / "t.csv", [{"a": 1, "b": 0.5}, {"a": 2, "b": 1.5}])
+    frame = read_table(tmp_path / "t.csv", pandas=True)
+    assert isinstance(frame, pd.DataFrame)
+    assert frame["a"].tolist() == [1, 2] and frame["b"].tolist() == [0.5, 1.5]
+
+
+def test_arrays_round_trip_without_pickle(tmp_path):
+    arrays = {
+        "loss": np.linspace(0, 1, 7),
+        "labels": np.arange(5, dtype=np.int32),
+        "flags": np.array([True, False]),
+        "names": np.array(["relu", "tanh"]),
+        "scalar": np.float64(3.5),
+        "from_jax": jnp.ones((2, 3)),
+    }
+    path = tmp_path / "arrays.npz"
+    write_arrays(path, arrays)
+    back = read_arrays(path)
+    assert set(back) == set(arrays)
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(back[name], np.asarray(value))
+        assert back[name].dtype == np.asarray(value).dtype
+    with np.load(path, allow_pickle=False) as f:  # loads without pickle
+        assert f["names"].tolist() == ["relu", "tanh"]
+    with pytest.raises(ValueError, match="without pickle"):
+        write_arrays(tmp_path / "obj.npz", {"bad": np.array([{"a": 1}], dtype=object)})
+    assert not (tmp_path / "obj.npz").exists()
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text("old")
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_write(path) as f:
+            f.write("half written")
+            raise RuntimeError("boom")
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.json"]  # no temporary left
+    with atomic_write(path) as f:
+        f.write("new")
+    assert path.read_text() == "new"
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def test_sweep_computes_each_cell_once_and_loads_back(tmp_path):
+    calls = []
+
+    def compute(params):
+        calls.append(params["x"])
+        x = params["x"]
+        return {"square": x**2, "half": x / 2, "per_seed": np.arange(3) * x,
+                "kind": "even" if x % 2 == 0 else "odd"}
+
+    cells = [(f"x={x}", {"x": x}) for x in range(4)]
+    first = run_sweep(tmp_path, cells, compute, config=Study(), progress=False)
+    assert calls == [0, 1, 2, 3]
+    again = run_sweep(tmp_path, cells, compute, config=Study(), progress=False)
+    assert calls == [0, 1, 2, 3]  # nothing recomputed
+    assert list(again) == [name for name, _ in cells]
+    for name in first:
+        assert first[name].keys() == again[name].keys()
+        assert first[name]["square"] == again[name]["square"] and type(again[name]["square"]) is int
+        assert again[name]["kind"] == first[name]["kind"]
+        np.testing.assert_array_equal(again[name]["per_seed"], first[name]["per_seed"])
+    # a new cell is computed alone
+    run_sweep(tmp_path, [*cells, ("x=9", {"x": 9})], compute, progress=False)
+    assert calls == [0, 1, 2, 3, 9]
+    # same name, other params: refused rather than silently reused
+    with pytest.raises(ValueError, match="^cells: .*computed with params"):
+        run_sweep(tmp_path, [("x=1", {"x": 5})], compute, progress=False)
+    with pytest.raises(ValueError, match="^config:"):
+        run_sweep(tmp_path, cells, compute, config=Study(name="other"), progress=False)
+    rows = tidy_rows(cells, again, per_seed=["per_seed"])
+    assert len(rows) == 12 and rows[4] == {
+        "cell": "x=1", "x": 1, "square": 1, "half": 0.5, "kind": "odd", "seed": 1, "per_seed": 1,
+    }
+    assert tidy_rows(cells[:1], again)[0] == {"cell": "x=0", "x": 0, "square": 0, "half": 0.0,
+                                              "kind": "even"}
+
+
+@pytest.mark.parametrize(
+    "cells, match",
+    [
+        ([("a", {}), ("a", {})], "duplicate"),
+        ([("../escape", {})], "must start"),
+        ([("a b", {})], "must start"),
+        ([("", {})], "must start"),
+    ],
+)
+def test_sweep_rejects_bad_cell_names(tmp_path, cells, match):
+    with pytest.raises(ValueError, match=f"^cells: .*{match}"):
+        run_sweep(tmp_path, cells, lambda p: {"v": 1}, progress=False)
+
+
+def test_sweep_rejects_unstorable_results(tmp_path):
+    with pytest.raises(ValueError, match="without pickle"):
+        run_sweep(tmp_path, [("a", {})], lambda p: {"v": {"nested": 1}}, progress=False)
+    with pytest.raises(ValueError, match="^compute:"):
+        run_sweep(tmp_path, [("a", {})], lambda p: [1, 2], progress=False)
+    assert list((tmp_path / "cells").iterdir()) == []
+
+
+def test_sweep_removes_leftover_temporaries(tmp_path):
+    cells_dir = tmp_path / "cells"
+    cells_dir.mkdir()
+    (cells_dir / ".tmp-a.npz.123").write_bytes(b"PK\x03\x04 truncated")
+    out = run_sweep(tmp_path, [("a", {"x": 1})], lambda p: {"v": p["x"]}, progress=False)
+    assert out == {"a": {"v": 1}}
+    assert sorted(p.name for p in cells_dir.iterdir()) == ["a.npz"]
+
+
+def _cell_files(run_dir):
+    cells = Path(run_dir) / "cells"
+    return sorted(p for p in cells.glob("*.npz")) if cells.is_dir() else []
+
+
+def test_sweep_killed_midway_resumes_without_recomputing(tmp_path):
+    run_dir, log = tmp_path / "run", tmp_path / "log.txt"
+    num_cells = 6
+    cmd = [sys.executable, str(HERE / "_sweep_worker.py"), str(run_dir), str(log),
+           str(num_cells), "0.4"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_cell_files(run_dir)) < 2:  # wait for two finished cells
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the worker made no progress"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)  # no chance to clean up
+    finally:
+        proc.wait(timeout=60)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    finished = _cell_files(run_dir)
+    assert 2 <= len(finished) < num_cells, finished
+    for path in finished:  # every file present is complete
+        arrays = read_arrays(path)
+        x = int(path.stem.split("-")[1])
+        assert arrays["square"] == x * x
+        np.testing.assert_array_equal(arrays["curve"], np.arange(200_000, dtype=np.float64) * x)
+    started_first = log.read_text().split()
+    done_names = {p.stem for p in finished}
+    assert done_names <= set(started_first)
+
+    subprocess.run(cmd, check=True, timeout=300, capture_output=True)
+    started_second = log.read_text().split()[len(started_first):]
+    all_names = {f"cell-{i:02d}" for i in range(num_cells)}
+    assert set(started_second) == all_names - done_names  # only the unfinished cells
+    assert len(started_second) == len(set(started_second))
+    assert {p.stem for p in _cell_files(run_dir)} == all_names
+    assert not list((run_dir / "cells").glob(".tmp-*"))
+    assert read_config(run_dir)["config"] == {"study": "kill-test", "num_cells": num_cells}
+    for path in _cell_files(run_dir):
+        x = int(path.stem.split("-")[1])
+        arrays = read_arrays(path)
+        assert arrays["square"] == x * x and str(arrays["tag"]) == f"x{x}"
+
+
+def test_module_exports():
+    for name in results.__all__:
+        assert hasattr(results, name), name
