@@ -217,15 +217,22 @@ class WeightMatching(NamedTuple):
     converged: bool
 
 
-def _layer_cost(k, a_layers, b_layers, perms):
-    """Correlation matrix (width_k, width_k) between the units of hidden layer ``k``
-    of a and b, with every other layer's permutation held fixed."""
+def _incoming_cost(k, a_layers, b_layers, perms):
+    """Correlations (width_k, width_k) of the incoming weights and biases of hidden layer
+    ``k``, with the previous layer's permutation applied to b."""
     wa_in, wb_in = a_layers[k]["w"], b_layers[k]["w"]
     if k > 0:
         wb_in = wb_in[perms[k - 1], :]
-    cost = wa_in.T @ wb_in  # incoming weights: (width, width)
+    cost = wa_in.T @ wb_in
     if "b" in a_layers[k]:
         cost = cost + np.outer(a_layers[k]["b"], b_layers[k]["b"])
+    return cost
+
+
+def _layer_cost(k, a_layers, b_layers, perms):
+    """Correlation matrix (width_k, width_k) between the units of hidden layer ``k``
+    of a and b, with every other layer's permutation held fixed."""
+    cost = _incoming_cost(k, a_layers, b_layers, perms)
     wa_out, wb_out = a_layers[k + 1]["w"], b_layers[k + 1]["w"]
     if k + 1 < len(perms):
         wb_out = wb_out[:, perms[k + 1]]
@@ -238,18 +245,27 @@ def weight_matching(
     *,
     key: Array,
     max_iters: int = 100,
+    start: str = "forward",
 ) -> WeightMatching:
     """Permute the hidden units of ``params_b`` to bring it closest to ``params_a``.
 
     Maximises ``sum_l <W_l^a, P_l W_l^b P_{l-1}^T>`` (biases included) over the
     permutations ``P_l`` of the hidden layers, which minimises the Euclidean
     distance between ``a`` and the relabelled ``b``. Coordinate ascent (Ainsworth
-    et al. 2022, Algorithm 1): starting from the identity, visit the layers in a
-    random order and solve for one permutation with the others fixed, a linear
-    assignment problem (``scipy.optimize.linear_sum_assignment``); repeat until a
-    pass changes nothing or ``max_iters`` passes are done. Each step cannot lower
-    the objective, so the aligned distance never exceeds the unaligned one. With
-    one hidden layer the first step is the exact optimum.
+    et al. 2022, Algorithm 1): visit the layers in a random order and solve for one
+    permutation with the others fixed, a linear assignment problem
+    (``scipy.optimize.linear_sum_assignment``); repeat until a pass changes
+    nothing or ``max_iters`` passes are done. Each step cannot lower the
+    objective. With one hidden layer the first step is the exact optimum.
+
+    The ascent finds a local optimum that depends on where it starts. Ainsworth et
+    al. start from the identity (``start="identity"``); the default
+    ``start="forward"`` first matches the layers in order from the input by their
+    incoming weights alone, each given the permutation found for the layer before,
+    which recovers the permutation of a relabelled copy exactly (the identity start
+    can stall short of it on small networks). The result is returned only if it
+    is no farther than ``params_b`` itself; otherwise the identity is kept, so the
+    aligned distance never exceeds the unaligned one.
 
     Runs on the host in float64 (the assignment solver is not a JAX primitive);
     it is not jit-able. Cost per pass: one ``width x width`` assignment per hidden
@@ -263,6 +279,8 @@ def weight_matching(
         Order in which the layers are visited.
     max_iters : int
         Most passes over the layers.
+    start : {"forward", "identity"}
+        Starting permutations of the ascent (see above).
 
     Returns
     -------
@@ -277,6 +295,8 @@ def weight_matching(
 
     if max_iters < 1:
         raise ValueError(f"max_iters: need at least 1, got {max_iters}")
+    if start not in ("forward", "identity"):
+        raise ValueError(f"start: must be 'forward' or 'identity', got {start!r}")
     sizes_a, sizes_b = check_dense_layers(params_a), check_dense_layers(params_b)
     if sizes_a != sizes_b:
         raise ValueError(f"params_b: layer sizes {sizes_b} differ from params_a {sizes_a}")
@@ -287,11 +307,45 @@ def weight_matching(
     to_np = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), tree)
     a, b = to_np(list(params_a)), to_np(list(params_b))
     num_hidden = len(sizes_a) - 2
-    perms = [np.arange(w) for w in sizes_a[1:-1]]
-    converged = num_hidden == 0
-    num_iters = 0
-    for it in range(max_iters if num_hidden else 0):
-        num_iters = it + 1
+    identity = [np.arange(w) for w in sizes_a[1:-1]]
+    if start == "forward":
+        perms = list(identity)
+        for k in range(num_hidden):
+            perms[k] = linear_sum_assignment(_incoming_cost(k, a, b, perms), maximize=True)[1]
+        perms, num_iters, converged = _ascent(a, b, perms, key, max_iters)
+        if _objective(a, b, perms) < _objective(a, b, identity):
+            perms, num_iters, converged = _ascent(a, b, identity, key, max_iters)
+    else:
+        perms, num_iters, converged = _ascent(a, b, identity, key, max_iters)
+    aligned = apply_permutation(params_b, [jnp.asarray(p) for p in perms])
+    return WeightMatching(aligned, tuple(perms), _objective(a, b, perms), num_iters, converged)
+
+
+def _objective(a, b, perms) -> float:
+    """``sum_l <a_l, P(b)_l>`` over weights and biases, in numpy."""
+    total = 0.0
+    for i, (la, lb) in enumerate(zip(a, b, strict=True)):
+        w = lb["w"]
+        if i > 0:
+            w = w[perms[i - 1], :]
+        if i < len(a) - 1:
+            w = w[:, perms[i]]
+        total += float(np.vdot(la["w"], w))
+        if "b" in la:
+            total += float(np.vdot(la["b"], lb["b"] if i == len(a) - 1 else lb["b"][perms[i]]))
+    return total
+
+
+def _ascent(a, b, perms, key, max_iters):
+    """Coordinate ascent over the layers' permutations from ``perms``; returns
+    ``(perms, passes, converged)``."""
+    from scipy.optimize import linear_sum_assignment
+
+    perms = list(perms)
+    num_hidden = len(perms)
+    if num_hidden == 0:
+        return perms, 0, True
+    for it in range(max_iters):
         changed = False
         order = np.asarray(jax.random.permutation(jax.random.fold_in(key, it), num_hidden))
         for k in order.tolist():
@@ -305,11 +359,6 @@ def weight_matching(
                 perms[k] = cols
                 changed = True
         if not changed:
-            converged = True
-            break
-    aligned = apply_permutation(params_b, [jnp.asarray(p) for p in perms])
-    aligned_np = to_np(aligned)
-    objective = sum(
-        float(np.vdot(la[k], lb[k])) for la, lb in zip(a, aligned_np, strict=True) for k in la
-    )
-    return WeightMatching(aligned, tuple(perms), objective, num_iters, converged)
+            return perms, it + 1, True
+    return perms, max_iters, False
+
