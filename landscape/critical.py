@@ -693,7 +693,7 @@ def find_critical_point(
     shrink: float = 0.5,
     memory: int = 10,
     flat_threshold: float = 0.5,
-    stall_iters: int = 20,
+    stall_iters: int = 50,
     max_norm: float = 1e6,
 ) -> FinderResult:
     """Find a critical point (of any index) of ``loss(params, batch)`` by Newton-MR.
@@ -740,7 +740,9 @@ def find_critical_point(
     flat_threshold : float
         ``flat_ratio`` above which a stop is called gradient-flat.
     stall_iters : int
-        Window of the stall test.
+        Window of the stall test. Near a critical point at the end of a flat valley
+        the line search may take short steps for tens of iterations before the
+        quadratic convergence sets in; a short window gives up too early.
     max_norm : float
         ``|theta|`` above which the run is called diverged.
 
