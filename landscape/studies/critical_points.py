@@ -35,7 +35,8 @@ Shape of the study: a frozen :class:`CriticalPointsConfig` (profiles ``quick`` a
 ``full``) -> :func:`run` -> :class:`CriticalPointsResult` -> :func:`plot`. With an
 ``out_dir``, :func:`run` writes ``config.json``, ``starts.csv`` (one row per start),
 ``endpoints.csv`` (one row per training run), ``summary.json`` and ``arrays.npz``
-(gradient-norm trajectories of the finder); :func:`load` reads them back.
+(gradient-norm trajectories and end points of the finder); :func:`load` reads them
+back.
 
 References
 ----------
@@ -223,6 +224,9 @@ class CriticalPointsResult(NamedTuple):
         ``lambda_min``, ``lambda_max``, ``residual_min``, ``flatness``.
     grad_norms : (N, max_iters + 1) array
         The finder's ``|g|`` trajectory per start (NaN after its stop).
+    points : (N, n) array
+        The finder's end point per start, flat (``jax.flatten_util.ravel_pytree``
+        order of the model's parameters).
     summary : dict
         :func:`summarize` of the tables.
     timings : dict
@@ -235,6 +239,7 @@ class CriticalPointsResult(NamedTuple):
     starts: dict[str, np.ndarray]
     endpoints: dict[str, np.ndarray]
     grad_norms: np.ndarray
+    points: np.ndarray
     summary: dict[str, Any]
     timings: dict[str, float]
     info: dict[str, Any]
@@ -361,8 +366,8 @@ def run(
         )
         c = critical.classify(objective, res.params, batch, key=k_classify, rtol=config.rtol,
                               method="dense")
-        return (objective(unravel(flat), batch), res._replace(params=None), c,
-                data_loss(res.params, batch))
+        return (objective(unravel(flat), batch), res._replace(params=ravel_pytree(res.params)[0]),
+                c, data_loss(res.params, batch))
 
     solve_chunk = jax.jit(jax.vmap(solve))
     chunk = config.chunk_size
@@ -438,7 +443,7 @@ def run(
     }
     result = CriticalPointsResult(
         config, starts, endpoints, np.asarray(res.grad_norms, np.float64),
-        summarize(starts, endpoints), timings, info,
+        np.asarray(res.params, np.float64), summarize(starts, endpoints), timings, info,
     )
     if out_dir is not None:
         save(result, out_dir)
@@ -593,7 +598,8 @@ def save(result: CriticalPointsResult, out_dir: str | Path) -> None:
     results.write_table(out / ENDPOINTS_FILE, _rows(result.endpoints))
     results.write_json(out / SUMMARY_FILE, {"summary": result.summary, "timings": result.timings,
                                             "info": result.info})
-    results.write_arrays(out / ARRAYS_FILE, {"grad_norms": result.grad_norms})
+    results.write_arrays(out / ARRAYS_FILE, {"grad_norms": result.grad_norms,
+                                             "points": result.points})
 
 
 def load(out_dir: str | Path) -> CriticalPointsResult:
@@ -606,11 +612,12 @@ def load(out_dir: str | Path) -> CriticalPointsResult:
         for k, v in results.read_config(out)["config"].items()
     })
     stored = results.read_json(out / SUMMARY_FILE)
+    arrays = results.read_arrays(out / ARRAYS_FILE)
     return CriticalPointsResult(
         config,
         _columns(results.read_table(out / STARTS_FILE)),
         _columns(results.read_table(out / ENDPOINTS_FILE)),
-        results.read_arrays(out / ARRAYS_FILE)["grad_norms"],
+        arrays["grad_norms"], arrays["points"],
         stored["summary"], stored["timings"], stored["info"],
     )
 
