@@ -908,8 +908,10 @@ def plot_interpolations(ax, result: SeedResult, *, log: bool = False):
 
 
 def plot_curvature(ax, result: SeedResult):
-    """Curvature at each endpoint against its final training loss: ``lambda_max`` and
-    ``-lambda_min`` (filled where ``lambda_min < 0``)."""
+    """Curvature at each endpoint against its final training loss: ``lambda_max`` and,
+    where ``lambda_min < 0``, ``-lambda_min`` (hollow ``lambda_min`` where it is not
+    negative), with the threshold ``tau`` below which the classification ignores a
+    negative eigenvalue."""
     from landscape.plots import COLORS
 
     s = result.seeds
@@ -925,16 +927,24 @@ def plot_curvature(ax, result: SeedResult):
     ax.scatter(loss, lmax, s=8, color=COLORS[0], linewidths=0, label=r"$\lambda_{\max}$")
     neg = lmin < 0
     ax.scatter(loss[neg], -lmin[neg], s=8, marker="v", color=COLORS[1], linewidths=0,
-               label=r"$-\lambda_{\min}$ ($\lambda_{\min}<0$)")
+               label=r"$-\lambda_{\min}$")
     if (~neg).any():
         ax.scatter(loss[~neg], lmin[~neg], s=8, marker="^", facecolors="none",
                    edgecolors=COLORS[2], linewidths=0.6, label=r"$\lambda_{\min}\geq 0$")
+    tau = result.config.classify_rtol * np.median(np.abs(lmax))
+    ax.axhline(tau, color="0.4", linewidth=0.6, linestyle=":",
+               label=rf"$\tau = {result.config.classify_rtol:g}\,|\lambda_{{\max}}|$")
     ax.set_yscale("log")
-    kinds = result.summary.get("kind_counts", {})
+    small = np.abs(lmin[lmin != 0]) if np.any(lmin != 0) else lmax
+    ax.set_ylim(min(np.min(small), tau) / 3, 10 * np.max(lmax))
     counts = result.summary.get("curvature_counts", {})
-    ax.set_title(", ".join(f"{v} {k}".replace("_", " ") for k, v in kinds.items())
-                 + "; spectrum: " + ", ".join(f"{v} {k}" for k, v in counts.items()), fontsize=7)
-    ax.legend(loc="center right", fontsize=5.5)
+    kinds = result.summary.get("kind_counts", {})
+    title = "spectrum: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+    if set(kinds) == {"not_critical"}:
+        title += "\n(none critical: gradient above threshold)"
+    # between the row of lambda_max and the smaller |lambda_min| (log axis)
+    ax.legend(loc="center", bbox_to_anchor=(0.5, 0.58), fontsize=5.5, title=title,
+              title_fontsize=5.5, ncols=3, handletextpad=0.3, columnspacing=0.8)
     return ax
 
 
@@ -1077,8 +1087,9 @@ def main(argv: list[str] | None = None) -> SeedResult:
     paths = plots.save(fig, args.name, args.out)
     print(format_summary(result.summary))
     t = result.timings
+    redrawn = f" (figure redrawn in {time.perf_counter() - start:.1f} s)" if args.plot_only else ""
     print(
-        f"  time: {time.perf_counter() - start:.1f} s in all; train {t['train']:.1f} s (with "
+        f"  time: {t['total']:.1f} s in all{redrawn}; train {t['train']:.1f} s (with "
         f"compilation), alignment {t['alignment']:.1f} s, interpolation "
         f"{t['interpolation']:.1f} s, curvature {t['curvature']:.1f} s "
         f"({result.info['backend']}, {result.info['num_devices']} device(s))"
