@@ -244,6 +244,8 @@ def test_tiny_end_to_end(tiny_run, tmp_path):
     assert np.all(s["lambda_max"] > 0)
     assert set(s["kind"]) <= {"minimum", "saddle", "maximum", "degenerate", "not_critical"}
     assert np.all(s["residual_max"] < 1e-8 * s["lambda_max"])
+    # the certificate column says whether |lambda_min| exceeds its residual
+    np.testing.assert_array_equal(s["certified_min"], np.abs(s["lambda_min"]) > s["residual_min"])
     # Hutchinson with 4 probes: within 5 standard errors of the exact trace is not tested here
     # (tests of curvature do that); here: finite and positive at a trained point
     assert np.isfinite(s["trace"]).all()
@@ -317,6 +319,7 @@ def test_script_runs_and_prints_the_summary(tmp_path, capsys):
             "0.01",
             "--batch-size",
             "full",
+            "--no-curvature",
             "--quiet",
             "--run-dir",
             str(run_dir),
@@ -328,6 +331,7 @@ def test_script_runs_and_prints_the_summary(tmp_path, capsys):
     )
     text = capsys.readouterr().out
     assert text.startswith("3 seeds: final train loss ")
+    assert "endpoints: curvature not measured" in text
     assert (tmp_path / "fig.png").exists() and (tmp_path / "fig.pdf").exists()
     config = results.read_config(run_dir)["config"]
     assert config["batch_size"] is None and config["hidden"] == [5]

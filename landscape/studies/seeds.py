@@ -259,8 +259,10 @@ class SeedResult(NamedTuple):
     seeds : dict of (S,) arrays
         The per-seed table: ``seed``, ``diverged``, ``diverged_step``, the
         :data:`METRICS`, ``distance_from_init``, ``grad_norm``, ``lambda_max``,
-        ``lambda_min``, ``residual_max``, ``residual_min``, ``trace``,
-        ``trace_stderr``, ``index``, ``kind`` and ``curvature`` (str).
+        ``lambda_min``, ``residual_max``, ``residual_min``, ``certified_min`` (the
+        sign of ``lambda_min`` is certain), ``trace``, ``trace_stderr``, ``index``
+        (SLQ estimate of the fraction of negative eigenvalues), ``kind`` and
+        ``curvature`` (str; empty where not measured).
     pairs : dict of (P,) arrays
         The per-pair table over pairs of converged seeds ``seed_a < seed_b``:
         ``distance``, ``init_distance``, ``loss_diff`` (|train loss a - b|),
@@ -586,6 +588,7 @@ def _curvature(config, loss_fn, params, batch, ok, key, progress) -> dict[str, n
         "trace_stderr", "index")}
     out["kind"] = np.array([""] * S, dtype=object)
     out["curvature"] = np.array([""] * S, dtype=object)
+    out["certified_min"] = np.zeros(S, bool)
     template = _index_tree(params, 0)
     if config.curvature_batch_size is None:
         op = curvature.hessian_operator(loss_fn, template, batch)
@@ -614,6 +617,7 @@ def _curvature(config, loss_fn, params, batch, ok, key, progress) -> dict[str, n
         out["lambda_min"][s] = float(c.lambda_min)
         out["residual_max"][s] = float(c.residual_max)
         out["residual_min"][s] = float(c.residual_min)
+        out["certified_min"][s] = bool(c.certified_min)
         out["index"][s] = float(c.index)
         out["kind"][s] = str(c.kind)
         out["curvature"][s] = str(c.curvature)
@@ -673,7 +677,7 @@ def summarize(seeds: Mapping[str, Any], pairs: Mapping[str, Any]) -> dict[str, A
                  "loss_diff", "barrier", "aligned_barrier"):
         out[name] = _stats(pairs[name])
     for column in ("kind", "curvature"):
-        names = [str(k) for k in np.asarray(seeds[column])[ok]]
+        names = [str(k) for k in np.asarray(seeds[column])[ok] if str(k)]
         out[f"{column}_counts"] = {k: names.count(k) for k in sorted(set(names))}
     return out
 
@@ -719,6 +723,9 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     )
     kinds = ", ".join(f"{v} {k}" for k, v in s["kind_counts"].items())
     curv = ", ".join(f"{v} {k}" for k, v in s["curvature_counts"].items())
+    if not kinds:
+        lines.append("  endpoints: curvature not measured")
+        return "\n".join(lines)
     lines.append(
         f"  endpoints: lambda_max {_fmt(s['lambda_max']['mean'])} "
         f"[{_fmt(s['lambda_max']['min'])}, {_fmt(s['lambda_max']['max'])}], lambda_min "
@@ -782,7 +789,8 @@ def load(out_dir: str | Path) -> SeedResult:
     })
     seeds = _columns(results.read_table(out / SEEDS_FILE))
     pairs = _columns(results.read_table(out / PAIRS_FILE))
-    for table, columns in ((seeds, ("diverged",)), (pairs, ("aligned", "interpolated"))):
+    for table, columns in ((seeds, ("diverged", "certified_min")),
+                           (pairs, ("aligned", "interpolated"))):
         for c in columns:
             if c in table:
                 table[c] = table[c].astype(bool)
