@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse.linalg as sla
+from jax.flatten_util import ravel_pytree
 
 from landscape import critical, curvature, data, models, objectives
 
@@ -123,6 +124,10 @@ def test_quadratic_with_designed_spectrum(name, key):
     assert float(c.grad_norm) < 1e-13 and bool(c.exact)
     assert float(c.residual_min) < 1e-12 and float(c.residual_max) < 1e-12
     assert bool(c.certified_min) == (abs(min(spectrum)) > 0)
+    if name == "saddle3":  # jitted from the outside: the same result
+        jitted = jax.jit(lambda prm: critical.classify(loss, prm, center, key=key))(params)
+        for a, b in zip(jitted, c, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # away from the centre: not critical, same curvature
     moved = {"x": params["x"] + 0.1}
     c2 = critical.classify(loss, moved, center, key=key)
@@ -321,11 +326,13 @@ def test_linear_autoencoder_subsets_closed_form(key):
     d, p = 5, 2
     loss, batch, lam, u = _autoencoder(key, d, p)
     subsets = list(itertools.combinations(range(d), p))
+    f, _, _ = curvature.flat_loss(loss, _subset_point(u, subsets[0]))
+    hessian = jax.jit(jax.hessian(f))
     minima = []
     for subset in subsets:
         params = _subset_point(u, subset)
         spectrum, index = _closed_form(lam, subset, p)
-        dense = np.linalg.eigvalsh(np.asarray(curvature.dense_hessian(loss, params, batch)))
+        dense = np.linalg.eigvalsh(np.asarray(hessian(ravel_pytree(params)[0], batch)))
         np.testing.assert_allclose(dense, spectrum, rtol=0, atol=1e-12)
         c = critical.classify(loss, params, batch, key=key)
         assert float(c.grad_norm) < 1e-13
@@ -341,10 +348,6 @@ def test_linear_autoencoder_subsets_closed_form(key):
         np.asarray(batched.num_negative), [_closed_form(lam, s, p)[1] for s in subsets]
     )
     assert list(batched.kind).count("minimum") == 1
-    # jitted: the same as plain
-    jitted_classify = jax.jit(lambda prm: critical.classify(loss, prm, batch, key=key))
-    jitted = jitted_classify(_subset_point(u, (1, 3)))
-    assert int(jitted.code) == critical.KINDS.index("saddle") and int(jitted.num_negative) == 3
 
 
 def test_finder_converges_to_every_autoencoder_subset(key):
@@ -388,9 +391,7 @@ def _mlp_problem(key):
 
 
 def test_classify_mlp_matches_dense_eigh_and_chunks(key):
-    loss, params, batch = _mlp_problem(key)
-    res = critical.find_critical_point(loss, params, batch, max_iters=200)
-    point = res.params if res.status == "converged" else params
+    loss, point, batch = _mlp_problem(key)
     c = critical.classify(loss, point, batch, key=key)
     h = np.asarray(curvature.dense_hessian(loss, point, batch))
     w = np.linalg.eigvalsh(h)
@@ -443,7 +444,7 @@ def test_lanczos_method_against_designed_spectrum(key):
     loss = lambda p, b: 0.5 * (p - b[0]) @ (h @ (p - b[0])) + b[1] @ p
     at_center = (center, jnp.zeros(n))
     c = critical.classify(loss, center, at_center, key=key, method="lanczos", num_iters=100,
-                          num_probes=20)
+                          num_probes=16)
     assert c.kind == "saddle" and not bool(c.exact)
     assert abs(float(c.lambda_min) + 3.0) <= max(float(c.residual_min), 1e-10)
     assert abs(float(c.lambda_max) - 10.0) <= max(float(c.residual_max), 1e-10)
@@ -455,7 +456,8 @@ def test_lanczos_method_against_designed_spectrum(key):
     tilted = (center, tilt)
     moved = center + 0.1 * jnp.asarray(q[:, 100])
     dense = critical.classify(loss, moved, tilted, key=key, method="dense")
-    approx = critical.classify(loss, moved, tilted, key=key, method="lanczos", num_iters=100)
+    approx = critical.classify(loss, moved, tilted, key=key, method="lanczos", num_iters=100,
+                               num_probes=16)
     assert dense.kind == approx.kind == "not_critical"
     assert abs(float(dense.flatness) - float(approx.flatness)) < 1e-6
     assert abs(float(dense.hg_ratio) - float(approx.hg_ratio)) < 1e-8
