@@ -139,7 +139,8 @@ class MinresResult(NamedTuple):
     Attributes
     ----------
     x : (n,)            the approximate solution: the last iterate, or the one before
-                        it when the least-squares test (``stop == 2``) certified that one
+                        it when the least-squares test certified that one (``stop``
+                        2) or the last pivot vanished (``stop`` 7)
     residual_norm : ()  estimate of ``|b - A x|`` (exact in exact arithmetic)
     ar_norm : ()        estimate of ``|A r|`` for the residual of the previous iterate;
                         small when ``x`` solves the least-squares problem
@@ -185,7 +186,7 @@ def minres(*, max_iters: int, rtol: float = 0.0, shift: float = 0.0) -> Callable
     rtol : float
         Stop when ``|r| <= rtol |A| |x|`` or ``|A r| <= rtol |A| |r|`` (scipy's
         tests) or ``|r| <= rtol |b|``. ``0`` runs all ``max_iters`` iterations
-        unless the Krylov space is exhausted first.
+        unless the Krylov space is exhausted or a pivot vanishes first.
     shift : float
         Solve with ``A - shift I``.
 
