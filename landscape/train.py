@@ -71,7 +71,7 @@ from jax.sharding import PartitionSpec as P
 
 from landscape import objectives
 from landscape.curvature import grad_norm as _grad_norm
-from landscape.data import Batch, Dataset, batch_indices, get_batch
+from landscape.data import Batch, Dataset, get_batch
 from landscape.models import Model
 
 PyTree = Any
@@ -373,6 +373,7 @@ class _State(NamedTuple):
     params: PyTree
     opt_state: PyTree
     data_key: Array  # PRNG key for the minibatch order
+    perm: Array | None  # (num_train,) this epoch's permutation; None for full batch
     dropout_key: Array  # PRNG key for dropout, folded with the step
     threshold: Array  # () loss above which the run counts as diverged
     diverged: Array  # () bool
@@ -410,16 +411,20 @@ class _Engine(NamedTuple):
     evaluate: Callable  # (params, data) -> _Eval
 
 
-def _engine(model: Model, config: TrainConfig, num_train: int, has_val: bool, seeds: bool):
+def _engine(model: Model, config: TrainConfig, num_train: int, has_val: bool, seeds: str):
     """Jitted init / chunk / evaluate functions for one model and config.
 
     Each is cached on the settings it depends on alone (the learning rate is a
     traced argument), so repeated runs with the same model and data shapes
     compile once, and a sweep over, say, learning rates, optimizers or batch
-    sizes shares the initialisation and evaluation programs."""
+    sizes shares the initialisation and evaluation programs.
+
+    ``seeds`` is ``"single"`` (no seed axis), ``"vmap"`` (the seed axis vectorised) or
+    ``"map"`` (one program that runs the seeds one after another with ``lax.map``)."""
     init_config = TrainConfig(
         optimizer=config.optimizer, momentum=config.momentum, weight_decay=config.weight_decay,
         loss=config.loss, l2=config.l2, divergence_factor=config.divergence_factor,
+        batch_size=None if config.batch_size is None else 1,  # only whether there are batches
     )
     return _Engine(
         init=_init_fn(model, init_config, seeds),
@@ -429,13 +434,22 @@ def _engine(model: Model, config: TrainConfig, num_train: int, has_val: bool, se
     )
 
 
+def _epoch_permutation(data_key, epoch, num_train):
+    """The order of the examples in ``epoch``: the permutation
+    :func:`landscape.data.batch_indices` draws (computed once per epoch here, not per step)."""
+    return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_train)
+
+
 @functools.lru_cache(maxsize=64)
-def _init_fn(model: Model, config: TrainConfig, seeds: bool):
+def _init_fn(model: Model, config: TrainConfig, seeds: str):
     objective = objectives.make_loss(model.apply, loss=config.loss, l2=config.l2)
+    minibatch = config.batch_size is not None
 
     def init_one(key, lr, init_params, data):
         _TRACES["init"] += 1
         init_key, data_key, dropout_key = jax.random.split(key, 3)
+        num_train = data.x_train.shape[0]
+        perm = _epoch_permutation(data_key, 0, num_train) if minibatch else None
         params = model.init(init_key) if init_params is None else init_params
         opt_state = _make_optimizer(config, lr).init(params)
         loss0 = objective(params, Batch(data.x_train, data.y_train))
@@ -443,16 +457,18 @@ def _init_fn(model: Model, config: TrainConfig, seeds: bool):
             jnp.isfinite(loss0) & (loss0 > 0), config.divergence_factor * loss0, jnp.inf
         )
         state = _State(
-            params, opt_state, data_key, dropout_key, threshold,
+            params, opt_state, data_key, perm, dropout_key, threshold,
             jnp.asarray(False), jnp.asarray(-1, jnp.int32),
         )
         return state, params
 
-    return jax.jit(jax.vmap(init_one, in_axes=(0, 0, 0, None)) if seeds else init_one)
+    if seeds == "single":
+        return jax.jit(init_one)
+    return jax.jit(jax.vmap(init_one, in_axes=(0, 0, 0, None)))  # cheap: always vectorised
 
 
 @functools.lru_cache(maxsize=64)
-def _chunk_fn(model: Model, config: TrainConfig, num_train: int, seeds: bool):
+def _chunk_fn(model: Model, config: TrainConfig, num_train: int, seeds: str):
     objective = objectives.make_loss(model.apply, loss=config.loss, l2=config.l2)
     steps, every, batch_size = config.num_steps, config.eval_every, config.batch_size
 
@@ -461,8 +477,18 @@ def _chunk_fn(model: Model, config: TrainConfig, num_train: int, seeds: bool):
         if batch_size is None:
             batch = full
         else:
-            idx = batch_indices(state.data_key, step, num_examples=num_train, batch_size=batch_size)
+            # the indices of data.batch_indices(data_key, step, ...), with the epoch's
+            # permutation drawn once per epoch (the predicate depends on the step alone,
+            # so under vmap this stays a conditional)
+            epoch, position = jnp.divmod(step, num_train // batch_size)
+            perm = jax.lax.cond(
+                position == 0,
+                lambda: _epoch_permutation(state.data_key, epoch, num_train),
+                lambda: state.perm,
+            )
+            idx = jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)
             batch = get_batch(full, idx)
+            state = state._replace(perm=perm)
         dropout_key = jax.random.fold_in(state.dropout_key, step)
         loss, grads = jax.value_and_grad(objective)(state.params, batch, key=dropout_key)
         with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float scalars
@@ -493,12 +519,20 @@ def _chunk_fn(model: Model, config: TrainConfig, num_train: int, seeds: bool):
         state, _ = jax.lax.scan(body, state, jnp.arange(every, dtype=jnp.int32))
         return state
 
-    return jax.jit(jax.vmap(chunk_one, in_axes=(0, None, 0, None)) if seeds else chunk_one)
+    if seeds == "vmap":
+        return jax.jit(jax.vmap(chunk_one, in_axes=(0, None, 0, None)))
+    if seeds == "map":
+        return jax.jit(
+            lambda states, start, lrs, data: jax.lax.map(
+                lambda sl: chunk_one(sl[0], start, sl[1], data), (states, lrs)
+            )
+        )
+    return jax.jit(chunk_one)
 
 
 @functools.lru_cache(maxsize=64)
 def _evaluate_fn(model: Model, loss: str, l2: float, record_params: bool, has_val: bool,
-                 seeds: bool):
+                 seeds: str):
     objective = objectives.make_loss(model.apply, loss=loss, l2=l2)
     metrics = objectives.make_metrics(model.apply, loss=loss)
     classification = loss == "cross_entropy"
@@ -524,7 +558,11 @@ def _evaluate_fn(model: Model, loss: str, l2: float, record_params: bool, has_va
             flat_params=ravel_pytree(params)[0] if record_params else None,
         )
 
-    return jax.jit(jax.vmap(evaluate_one, in_axes=(0, None)) if seeds else evaluate_one)
+    if seeds == "vmap":
+        return jax.jit(jax.vmap(evaluate_one, in_axes=(0, None)))
+    if seeds == "map":
+        return jax.jit(lambda params, data: jax.lax.map(lambda p: evaluate_one(p, data), params))
+    return jax.jit(evaluate_one)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -701,9 +739,8 @@ def train(
     if init_params is not None:
         _check_params(init_params, jax.eval_shape(model.init, key), "init_params")
     data = _prepare_data(dataset, dtype)
-    engine = _engine(
-        model, config.replace(learning_rate=1.0), dataset.num_train, len(dataset.x_val) > 0, False
-    )
+    has_val = len(dataset.x_val) > 0
+    engine = _engine(model, config.replace(learning_rate=1.0), dataset.num_train, has_val, "single")
     lr = jnp.asarray(config.learning_rate, dtype)
     state, start_params = engine.init(key, lr, init_params, data)
     state, evals = _run_chunks(
@@ -723,6 +760,7 @@ def train_seeds(
     progress: bool = True,
     shard: bool = True,
     devices: Sequence[jax.Device] | None = None,
+    vectorize: bool | None = None,
 ) -> TrainResult:
     """Train ``S`` seeds at once: a ``vmap`` of :func:`train` over ``keys``.
 
@@ -741,6 +779,14 @@ def train_seeds(
         (default ``jax.devices()``) on a 1-D mesh named ``"seed"``; data are
         replicated. ``S`` is padded up to a multiple of the device count by
         repeating the last seed; the padding is dropped from the result.
+    vectorize : bool, optional
+        ``vmap`` the seeds (True) or run them one after another inside the same
+        compiled program with ``lax.map`` (False). The default vectorises on
+        accelerators and whenever the seeds are sharded over several devices, and
+        maps on a single CPU device, where XLA's batched matrix products do not use
+        the intra-op thread pool and the vectorised step was measured slower than
+        separate runs (``benchmarks/bench_train.py``). Both give the same numbers up
+        to rounding.
     progress : bool
         Show a tqdm bar over the chunks.
 
@@ -769,6 +815,13 @@ def train_seeds(
 
     devices = list(jax.devices() if devices is None else devices)
     num_devices = len(devices) if shard else 1
+    if vectorize is None:
+        vectorize = num_devices > 1 or devices[0].platform != "cpu"
+    elif not vectorize and num_devices > 1:
+        raise ValueError(
+            "vectorize: seeds sharded over several devices are vectorised; pass shard=False "
+            "(or one device) to run them one after another"
+        )
     padded = -(-num_seeds // num_devices) * num_devices
     index = np.minimum(np.arange(padded), num_seeds - 1)
 
@@ -785,7 +838,8 @@ def train_seeds(
         data = jax.device_put(data, replicated)
 
     engine = _engine(
-        model, config.replace(learning_rate=1.0), dataset.num_train, len(dataset.x_val) > 0, True
+        model, config.replace(learning_rate=1.0), dataset.num_train, len(dataset.x_val) > 0,
+        "vmap" if vectorize else "map",
     )
     state, start_params = engine.init(keys_p, lrs_p, init_p, data)
     state, evals = _run_chunks(

@@ -134,6 +134,9 @@ def test_bad_runs_raise_before_any_compute(key, problem):
     with pytest.raises(ValueError, match="^init_params:"):  # no seed axis
         train_seeds(model, ds, TrainConfig(), keys=jax.random.split(key, 2), init_params=params,
                     progress=False)
+    with pytest.raises(ValueError, match="^vectorize:"):
+        train_seeds(model, ds, TrainConfig(), keys=jax.random.split(key, 2), vectorize=False,
+                    devices=[jax.devices()[0]] * 2, progress=False)
     with pytest.raises(ValueError, match="^learning_rates:"):
         train_seeds(model, ds, TrainConfig(), keys=jax.random.split(key, 2),
                     learning_rates=[0.1, -0.1], progress=False)
@@ -297,11 +300,13 @@ def test_same_seed_bit_identical_and_seeds_differ(problem, key):
     assert not leaves_equal(a.params, d.params)
 
 
-def test_vmapped_seeds_equal_separate_runs(problem, key):
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_vmapped_seeds_equal_separate_runs(problem, key, vectorize):
+    """Seeds vmapped (vectorize=True) or run one after another in one program (False)."""
     model, ds = problem
     config = CONFIG
     keys = jax.random.split(key, 3)
-    many = train_seeds(model, ds, config, keys=keys, progress=False)
+    many = train_seeds(model, ds, config, keys=keys, vectorize=vectorize, progress=False)
     assert many.curves.train_loss.shape == (3, 4) and many.curves.step.shape == (4,)
     assert many.diverged.shape == (3,) and many.trajectory.shape[:2] == (3, 4)
     for s in range(3):
@@ -325,7 +330,8 @@ def test_diverging_learning_rate_marks_only_that_seed(key):
                          divergence_factor=100.0, schedule="step", decay_every=15, decay_rate=0.5)
     keys = jax.random.split(key, 3)
     rates = [0.05, 50.0, 0.05]
-    result = train_seeds(model, ds, config, keys=keys, learning_rates=rates, progress=False)
+    result = train_seeds(model, ds, config, keys=keys, learning_rates=rates, vectorize=True,
+                         progress=False)
     np.testing.assert_array_equal(result.diverged, [False, True, False])
     # the blown-up seed: marked at the first step whose loss passes 100x the initial loss
     history, losses, loss0 = reference_run(model, ds, config.replace(learning_rate=50.0), keys[1])
