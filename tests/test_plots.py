@@ -110,3 +110,45 @@ def test_interpolation_and_slice_render():
     assert _labelled(ax1) and _labelled(ax2)
     texts = [t.get_text() for t in ax1.texts]
     assert any(t.startswith("barrier 1") for t in texts), texts
+
+
+def test_landscape_study_runs_saves_loads_and_plots(tmp_path):
+    from landscape.studies import landscape_plot as lp
+
+    config = lp.LandscapeConfig(dataset="xor", num_samples=200, hidden=(6,), num_steps=60,
+                                eval_every=20, batch_size=None, learning_rate=0.05,
+                                grid_points=5, num_interp_points=5, bezier_steps=10)
+    result = lp.run(config, progress=False, log=None)
+    assert result.random_plane.losses.shape == (5, 5)
+    assert result.pca.coords.shape == (4, 2)  # steps 0, 20, 40, 60
+    assert result.curve_coords.shape == (5, 2)
+    assert result.summary["num_params"] == 2 * 6 + 6 + 6 * 2 + 2
+    # The curve lies in the plane through a, b and the control point: its ends are a and b.
+    np.testing.assert_allclose(result.curve_coords[[0, -1]], result.plane_coords[:2], atol=1e-9)
+    lp.save(result, tmp_path / "run")
+    back = lp.load(tmp_path / "run")
+    assert back.config == config
+    np.testing.assert_array_equal(back.pca_plane.losses, result.pca_plane.losses)
+    assert float(back.bezier.curve.barrier) == float(result.bezier.curve.barrier)
+    with plots.style():
+        figs = lp.plot(back)
+        for name, fig in figs.items():
+            fig.canvas.draw()
+            for ax in fig.axes:
+                if ax.get_label() != "<colorbar>":
+                    assert _labelled(ax), (name, ax)
+            plots.save(fig, name, out_dir=tmp_path / "figs", formats=("png",))
+    assert sorted(p.stem for p in (tmp_path / "figs").iterdir()) == sorted(figs)
+
+
+def test_landscape_config_errors_name_the_field():
+    from landscape.studies import landscape_plot as lp
+
+    with pytest.raises(ValueError, match="grid_points"):
+        lp.LandscapeConfig(grid_points=2)
+    with pytest.raises(ValueError, match="span"):
+        lp.LandscapeConfig(span=0.0)
+    with pytest.raises(ValueError, match="eval_every"):
+        lp.LandscapeConfig(num_steps=100, eval_every=100)
+    with pytest.raises(ValueError, match="profile"):
+        lp.LandscapeConfig.profile("huge")

@@ -169,7 +169,7 @@ PROFILES: dict[str, LandscapeConfig] = {
     "quick": LandscapeConfig(),
     # The ~84k-parameter 40-280-250-10 MLP, longer training, 51x51 grids, longer curve fit.
     "full": LandscapeConfig(hidden=(280, 250), num_steps=6000, eval_every=150,
-                            grid_points=51, num_interp_points=51, bezier_steps=2000),
+                            grid_points=51, num_interp_points=51, bezier_steps=1000),
 }
 
 
