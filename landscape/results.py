@@ -54,6 +54,7 @@ __all__ = [
     "read_arrays",
     "read_config",
     "read_json",
+    "read_sweep",
     "read_table",
     "run_sweep",
     "tidy_rows",
@@ -504,3 +505,21 @@ def run_sweep(
             results[name] = {k: _normalise(v) for k, v in arrays.items()}
             bar.update()
     return {name: results[name] for name in names}
+
+
+def read_sweep(
+    run_dir: str | os.PathLike,
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """The finished cells of a sweep, without computing anything.
+
+    Returns ``(cells, results)`` in the shapes :func:`run_sweep` takes and returns
+    (cells sorted by name), so that ``tidy_rows(*read_sweep(run_dir))`` is the
+    sweep's table.
+    """
+    cells, results = [], {}
+    for path in sorted((Path(run_dir) / CELLS_DIR).glob("*.npz")):
+        stored = read_arrays(path)
+        params = json.loads(str(stored.pop(_PARAMS_KEY, np.asarray("{}")).item()))
+        cells.append((path.stem, params))
+        results[path.stem] = {k: _normalise(v) for k, v in stored.items()}
+    return cells, results

@@ -16,7 +16,10 @@ validation set are evaluated: the curves of a run.
 :func:`train_seeds` runs ``S`` seeds as a ``vmap`` over keys. With more than one
 device the seed axis is sharded with :mod:`jax.sharding` (a 1-D mesh named
 ``"seed"``); the number of seeds is padded up to a multiple of the device
-count and the padding is dropped from the result. Several hosts work the same
+count and the padding is dropped from the result. On a single CPU device the
+seeds run one after another inside one compiled program (``lax.map``) by
+default, because XLA's batched matrix products on CPU were measured slower than
+separate ones (``vectorize=True`` forces the ``vmap``). Several hosts work the same
 way once ``jax.distributed.initialize()`` has been called on each, since
 ``jax.devices()`` then lists the devices of every host; fetch results with
 ``jax.experimental.multihost_utils.process_allgather``.
@@ -257,9 +260,14 @@ class Curves(NamedTuple):
 
 class TrainResult(NamedTuple):
     """What a run returns; from :func:`train_seeds` every field has a leading ``(S,)`` axis
-    (except ``curves.step``)."""
+    (except ``curves.step``).
 
-    params: PyTree  # final parameters (those of the diverging step if diverged)
+    A run that diverged keeps the parameters at which the bad loss was measured
+    (step ``diverged_step``, i.e. after ``diverged_step`` updates): the update that
+    would have followed is refused, so no non-finite update ever reaches them, and
+    its later curve points all repeat the values at those parameters."""
+
+    params: PyTree  # final parameters; if diverged, those at diverged_step (see below)
     init_params: PyTree  # parameters at step 0
     curves: Curves
     diverged: Array  # () or (S,) bool

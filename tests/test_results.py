@@ -20,6 +20,7 @@ from landscape.results import (
     atomic_write,
     read_arrays,
     read_config,
+    read_sweep,
     read_table,
     run_sweep,
     tidy_rows,
@@ -199,6 +200,9 @@ def test_sweep_computes_each_cell_once_and_loads_back(tmp_path):
     }
     assert tidy_rows(cells[:1], again)[0] == {"cell": "x=0", "x": 0, "square": 0, "half": 0.0,
                                               "kind": "even"}
+    stored_cells, stored = read_sweep(tmp_path)  # everything on disk, nothing computed
+    assert stored_cells == [*cells, ("x=9", {"x": 9})]
+    assert stored["x=2"]["square"] == 4 and calls == [0, 1, 2, 3, 9]
 
 
 @pytest.mark.parametrize(
