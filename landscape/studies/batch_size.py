@@ -19,7 +19,10 @@ budget, and from their curves:
   the chosen rate is the one with the fewest steps to target (median over seeds),
   as Shallue et al. (2019) tune each batch size for steps to a goal; ties, and batch
   sizes where no rate reaches the target, go to the lowest median final validation
-  loss. A chosen rate at either end of the grid is flagged (``lr_at_edge``).
+  loss. While the chosen rate is the largest (smallest) tried, the next rate beyond
+  it is tried too (up to ``lr_extensions`` per side), so that the optimum is
+  bracketed; a chosen rate still at an end of the rates tried is flagged
+  (``lr_at_edge``).
   ``"linear"`` and ``"sqrt"`` use one rate, ``base_lr * (B / base_batch)`` or
   ``base_lr * sqrt(B / base_batch)``, capped at ``max_lr``;
 * the **wall time per step** on this machine at each ``B`` (one run, steady state:
@@ -164,7 +167,11 @@ class BatchSizeConfig:
         The rate ``base_lr`` at batch size ``base_batch`` that centres the grid (with
         square-root scaling) or anchors the linear / square-root rules.
     lr_factors : tuple of float
-        Multiples of ``center(B)`` tried by the grid policy.
+        Multiples of ``center(B)`` tried first by the grid policy.
+    lr_extensions : int
+        When the chosen rate is the largest (smallest) tried, the grid policy tries
+        the next rate beyond it, one grid ratio further (the ratio of the two largest
+        factors), at most this many times on each side (0: a fixed grid).
     max_lr : float or None
         Cap on every rate.
     target_metric : {"train_loss", "val_accuracy"}
@@ -220,6 +227,7 @@ class BatchSizeConfig:
     base_lr: float = 0.4
     base_batch: int = 64
     lr_factors: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+    lr_extensions: int = 3
     max_lr: float | None = None
     target_metric: str = "train_loss"
     target: float = 1.0
@@ -265,6 +273,7 @@ class BatchSizeConfig:
                      "noise_batch", "noise_samples", "two_batch_count", "chunk_size"):
             integer(name)
         integer("seed", 0)
+        integer("lr_extensions", 0)
         integer("batch_factor", 2)
         integer("noise_points", 2)
         integer("num_samples", 1, allow_none=True)
@@ -366,7 +375,7 @@ PROFILES: dict[str, BatchSizeConfig] = {
     "quick": BatchSizeConfig(
         num_seeds=3, batch_factor=4, max_epochs=15.0, min_steps=600, max_steps=60_000,
         num_evals=80, dataset_sizes=(250, 500, 1000, 2000, 4000, 8000, 16000),
-        timing_repeats=5, noise_points=5, noise_samples=128,
+        timing_repeats=9, timing_min_seconds=0.02, noise_points=5, noise_samples=128,
     ),
     # Every power of two from 1, 8 seeds, a finer grid, a lower target.
     "full": BatchSizeConfig(
@@ -971,12 +980,49 @@ RUNS_FILE, BATCH_FILE, NOISE_FILE, SIZES_FILE = (
 SUMMARY_FILE, ARRAYS_FILE = "summary.json", "arrays.npz"
 
 
+def _train_cell_spec(batch_size: int, lr: float):
+    return (f"train,B={batch_size},lr={_fmt_lr(lr)}",
+            {"kind": "train", "batch_size": batch_size, "learning_rate": lr})
+
+
+def _search_rates(config, batch_size, num_train, out, compute, progress):
+    """Train the rates of ``batch_size``, extending the grid past a chosen rate at its
+    end (see ``lr_extensions``). Deterministic given the cells' results, so a resumed
+    run replays the same extensions from the stored cells."""
+    from landscape import results
+
+    rates = list(learning_rates(config, batch_size))
+    factors = sorted(config.lr_factors)
+    ratio = factors[-1] / factors[-2] if len(factors) > 1 else 2.0
+    extended = {"up": 0, "down": 0}
+    cell_results: dict[str, Any] = {}
+    while True:
+        cells = [_train_cell_spec(batch_size, lr) for lr in sorted(rates)]
+        todo = [c for c in cells if c[0] not in cell_results]
+        cell_results.update(results.run_sweep(out, todo, compute, progress=progress))
+        if config.lr_policy != "grid" or len(rates) < 2:
+            return cells, cell_results
+        chosen = float(select_learning_rates(
+            _runs_table(config, cells, cell_results, num_train))["learning_rate"][0])
+        if chosen == max(rates) and extended["up"] < config.lr_extensions:
+            new, side = float(f"{chosen * ratio:.4g}"), "up"
+            if config.max_lr is not None:
+                new = min(new, config.max_lr)
+        elif chosen == min(rates) and extended["down"] < config.lr_extensions:
+            new, side = float(f"{chosen / ratio:.4g}"), "down"
+        else:
+            return cells, cell_results
+        if new in rates:
+            return cells, cell_results
+        rates.append(new)
+        extended[side] += 1
+
+
 def _cells(config: BatchSizeConfig, num_train: int):
     train_cells, time_cells = [], []
     for b in config.batch_sizes(num_train):
         for lr in learning_rates(config, b):
-            train_cells.append((f"train,B={b},lr={_fmt_lr(lr)}",
-                                {"kind": "train", "batch_size": b, "learning_rate": lr}))
+            train_cells.append(_train_cell_spec(b, lr))
         time_cells.append((f"time,B={b}", {"kind": "time", "batch_size": b}))
     size_cells = [(f"size,n={n}", {"kind": "size", "num_examples": int(n)})
                   for n in config.dataset_sizes]
@@ -1017,7 +1063,7 @@ def run(
     k_train, k_time, k_noise = jax.random.split(jax.random.key(config.seed), 3)
     ctx = _Context(config, dataset, model, _loss_name(dataset),
                    jax.random.split(k_train, config.num_seeds), k_time, k_noise)
-    train_cells, time_cells, size_cells = _cells(config, n)
+    _, time_cells, size_cells = _cells(config, n)
 
     def compute(params: dict[str, Any]) -> dict[str, Any]:
         kind = params["kind"]
@@ -1031,7 +1077,12 @@ def run(
         return _noise_cell(ctx, params["batch_size"], params["learning_rate"], params["steps"])
 
     t0 = time.perf_counter()
-    cell_results = results.run_sweep(out, train_cells, compute, config=config, progress=progress)
+    results.write_config(out, config)
+    train_cells, cell_results = [], {}
+    for b in config.batch_sizes(n):
+        cells_b, results_b = _search_rates(config, b, n, out, compute, progress)
+        train_cells += cells_b
+        cell_results.update(results_b)
     timings["train"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     cell_results.update(results.run_sweep(out, time_cells + size_cells, compute,
@@ -1249,7 +1300,7 @@ def plot_steps(ax, result: BatchSizeResult):
     ax.set_ylabel(f"steps to {_target_label(result.config)}")
     if not fin.any():
         _no_data(ax, "no batch size reached the target")
-    ax.legend(loc="upper right")
+    ax.legend(loc="lower left")
     return ax
 
 
@@ -1338,7 +1389,7 @@ def plot_noise_scale(ax, result: BatchSizeResult):
     b_ref = int(np.asarray(nz["batch_size"])[0])
     ax.set_xlabel(f"step of the reference run ($B$ = {b_ref})")
     ax.set_ylabel("noise scale (examples)")
-    ax.legend(loc="lower right", fontsize=5.5)
+    ax.legend(loc="upper left", fontsize=5.5)
     return ax
 
 
