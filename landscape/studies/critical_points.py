@@ -702,9 +702,8 @@ def plot_endpoints(ax, result: CriticalPointsResult):
     ax.set_xlabel(r"$|g|$ / critical threshold")
     ax.set_ylabel(r"$\lambda_{\min} / \lambda_{\max}$")
     counts = result.summary["endpoint_kind_counts"]
-    ax.set_title(f"{sum(counts.values())} training endpoints")
-    ax.text(0.98, 0.55, "\n".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()),
-            transform=ax.transAxes, ha="right", va="top", fontsize=6.5)
+    ax.set_title("endpoints: " + ", ".join(f"{v} {k.replace('_', ' ')}"
+                                           for k, v in counts.items()))
     ax.legend(loc="lower left")
     return ax
 
@@ -720,9 +719,7 @@ def plot(result: CriticalPointsResult):
         for ax, panel, letter in zip(axes, (plot_index_vs_loss, plot_finder, plot_endpoints),
                                      "abc", strict=True):
             panel(ax, result)
-            title = ax.get_title()
-            ax.set_title("")
-            ax.set_title(f"({letter}) {title}", loc="left")
+            ax.set_title(f"({letter}) {ax.get_title()}")
         info = result.info
         fig.suptitle(
             f"{info['model']} on {info['dataset']} ({info['num_params']} parameters, "
