@@ -40,3 +40,40 @@ def test_c2_end_to_end(tmp_path, monkeypatch):
     assert row.numbers["init_distance"] == pytest.approx(np.sqrt(2), rel=0.3)
     assert (tmp_path / "f" / "C2.png").exists()
     assert dataclasses.is_dataclass(c02_seeds.PROFILES["full"])
+
+
+from landscape.studies import batch_size  # noqa: E402
+from landscape.studies.claims import c11_batch_size  # noqa: E402
+
+C11_BASE = {"steps_ratio_small_to_large": 40.0, "step_time_slope_vs_batch": 0.7,
+            "sgd_step_time_slope_vs_data": 0.01, "gd_step_time_slope_vs_data": 1.0,
+            "examples_largest_over_min": 20.0}
+
+
+@pytest.mark.parametrize(
+    ("changes", "label"),
+    [
+        ({}, faq.SUPPORTED),
+        ({"steps_ratio_small_to_large": 1.2}, faq.INCONCLUSIVE),
+        ({"steps_ratio_small_to_large": 1.2, "examples_largest_over_min": 1.1}, faq.NOT_SUPPORTED),
+        ({"gd_step_time_slope_vs_data": 0.1, "step_time_slope_vs_batch": 0.0}, faq.NOT_SUPPORTED),
+        ({"examples_largest_over_min": float("nan")}, faq.INCONCLUSIVE),
+    ],
+)
+def test_c11_verdict(changes, label):
+    assert c11_batch_size.verdict({**C11_BASE, **changes}).label == label
+
+
+def test_c11_end_to_end(tmp_path, monkeypatch):
+    tiny = c11_batch_size.Config(study=batch_size.BatchSizeConfig(
+        dataset="xor", num_samples=200, hidden=(4,), num_seeds=1, min_batch_size=16,
+        batch_factor=4, lr_factors=(1.0,), target=0.69, max_epochs=2.0, min_steps=10,
+        max_steps=200, num_evals=5, dataset_sizes=(100, 400), timing_repeats=1, timing_steps=2,
+        noise_points=2, noise_samples=16, two_batch_sizes=(4, 16), two_batch_count=4,
+    ))
+    monkeypatch.setitem(c11_batch_size.PROFILES, "quick", tiny)
+    row = faq.run(["C11"], profile="quick", run_dir=tmp_path / "r", figure_dir=tmp_path / "f",
+                  progress=False)[0]
+    assert row.verdict.label in (faq.SUPPORTED, faq.NOT_SUPPORTED, faq.INCONCLUSIVE)
+    assert np.isfinite(row.numbers["gd_step_time_slope_vs_data"])
+    assert (tmp_path / "f" / "C11.png").exists()
