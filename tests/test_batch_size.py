@@ -182,6 +182,9 @@ def test_measure_step_time_reports_positive_times(key):
                               min_seconds=0.001)
     assert 0 < st.seconds <= st.median <= st.q75
     assert st.compile_seconds > 0 and st.steps_per_call == 5 and st.calls_per_repeat >= 1
+    both = bs.measure_step_times(model, [(ds, cfg), (ds, cfg.replace(batch_size=None))],
+                                 key=key, steps_per_call=5, repeats=2, min_seconds=0.001)
+    assert len(both) == 2 and all(0 < t.seconds <= t.median for t in both)
     with pytest.raises(ValueError, match="batch_size"):
         bs.measure_step_time(model, ds, cfg.replace(batch_size=43), key=key)
     with pytest.raises(ValueError, match="repeats"):

@@ -45,9 +45,11 @@ budget, and from their curves:
 
 Diverged runs (:mod:`landscape.train`: non-finite loss or a loss above
 ``divergence_factor`` times the initial one) are recorded and count as not reaching
-the target; the sweep goes on. Every training run, step-time measurement and the
-noise-scale run is one cell of :func:`landscape.results.run_sweep`, so an
-interrupted sweep resumes where it stopped.
+the target; the sweep goes on. Each batch size and rate (all its seeds), the step
+times at all batch sizes (measured in turn, so that load from other processes falls
+on all alike), the step times at all data-set sizes, and the noise-scale run are
+cells of :func:`landscape.results.run_sweep`, so an interrupted sweep resumes where
+it stopped.
 
 The run directory holds ``config.json``, ``runs.csv`` (one row per batch size,
 learning rate and seed), ``batch_sizes.csv`` (one row per batch size, at its chosen
@@ -109,6 +111,7 @@ __all__ = [
     "make_dataset",
     "make_model",
     "measure_step_time",
+    "measure_step_times",
     "plot",
     "plot_dataset_size",
     "plot_examples",
@@ -375,7 +378,7 @@ PROFILES: dict[str, BatchSizeConfig] = {
     "quick": BatchSizeConfig(
         num_seeds=3, batch_factor=4, max_epochs=15.0, min_steps=600, max_steps=60_000,
         num_evals=80, dataset_sizes=(250, 500, 1000, 2000, 4000, 8000, 16000),
-        timing_repeats=9, timing_min_seconds=0.02, noise_points=5, noise_samples=128,
+        timing_repeats=15, timing_min_seconds=0.01, noise_points=5, noise_samples=128,
     ),
     # Every power of two from 1, 8 seeds, a finer grid, a lower target.
     "full": BatchSizeConfig(
@@ -608,38 +611,63 @@ def measure_step_time(
     One jitted call runs ``steps_per_call`` steps in a ``lax.scan``; the first call
     (compilation) is timed apart; each of ``repeats`` repeats then runs as many
     calls as make it last at least ``min_seconds`` and ends with
-    ``block_until_ready``. The median time per step over repeats is reported with
-    its quartiles. The step is the one :func:`landscape.train.train` takes, without
-    its evaluations; its cost does not depend on the learning rate.
+    ``block_until_ready``. The least time per step over repeats is reported, with the
+    median and upper quartile. The step is the one :func:`landscape.train.train`
+    takes, without its evaluations; its cost does not depend on the learning rate.
+    """
+    return measure_step_times(model, [(dataset, config)], key=key, steps_per_call=steps_per_call,
+                              repeats=repeats, min_seconds=min_seconds)[0]
+
+
+def measure_step_times(
+    model: models.Model,
+    cases: Sequence[tuple[data.Dataset, train.TrainConfig]],
+    *,
+    key: jax.Array,
+    steps_per_call: int = 20,
+    repeats: int = 7,
+    min_seconds: float = 0.05,
+) -> list[StepTime]:
+    """:func:`measure_step_time` for several ``(dataset, config)`` cases, interleaved.
+
+    Every case is compiled and calibrated first; then each repeat times every case
+    once, in turn, so that a burst of load from other processes falls on all cases
+    alike rather than on whichever was being timed.
     """
     if steps_per_call < 1 or repeats < 1 or not min_seconds > 0:
         raise ValueError(
             f"steps_per_call/repeats/min_seconds: must be positive, got {steps_per_call}, "
             f"{repeats}, {min_seconds}"
         )
-    fn, carry, x, y = _timing_setup(model, dataset, config, key, steps_per_call)
-
-    def call(carry, i):
-        return fn(carry, jnp.asarray(i * steps_per_call, jnp.int32), x, y)
-
-    t0 = time.perf_counter()
-    carry = jax.block_until_ready(call(carry, 0))
-    compile_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    carry = jax.block_until_ready(call(carry, 1))
-    one = max(time.perf_counter() - t0, 1e-6)
-    calls = max(1, math.ceil(min_seconds / one))
-    per_step, count = [], 2
-    for _ in range(repeats):
+    setups, carries, calls, compile_seconds, counts = [], [], [], [], []
+    for dataset, config in cases:
+        fn, carry, x, y = _timing_setup(model, dataset, config, key, steps_per_call)
         t0 = time.perf_counter()
-        for _ in range(calls):
-            carry = call(carry, count)
-            count += 1
-        jax.block_until_ready(carry)
-        per_step.append((time.perf_counter() - t0) / (calls * steps_per_call))
-    return StepTime(float(np.min(per_step)), float(np.median(per_step)),
-                    float(np.percentile(per_step, 75)), compile_seconds, int(steps_per_call),
-                    int(calls))
+        carry = jax.block_until_ready(fn(carry, jnp.asarray(0, jnp.int32), x, y))
+        compile_seconds.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        carry = jax.block_until_ready(fn(carry, jnp.asarray(steps_per_call, jnp.int32), x, y))
+        one = max(time.perf_counter() - t0, 1e-6)
+        setups.append((fn, x, y))
+        carries.append(carry)
+        calls.append(max(1, math.ceil(min_seconds / one)))
+        counts.append(2)
+    per_step = [[] for _ in cases]
+    for _ in range(repeats):
+        for j, (fn, x, y) in enumerate(setups):
+            carry = carries[j]
+            t0 = time.perf_counter()
+            for _ in range(calls[j]):
+                carry = fn(carry, jnp.asarray(counts[j] * steps_per_call, jnp.int32), x, y)
+                counts[j] += 1
+            jax.block_until_ready(carry)
+            per_step[j].append((time.perf_counter() - t0) / (calls[j] * steps_per_call))
+            carries[j] = carry
+    return [
+        StepTime(float(np.min(t)), float(np.median(t)), float(np.percentile(t, 75)), c,
+                 int(steps_per_call), int(k))
+        for t, c, k in zip(per_step, compile_seconds, calls, strict=True)
+    ]
 
 
 def _timing_setup(model, dataset, config, key, steps_per_call):
@@ -714,28 +742,49 @@ def _train_cell(ctx: _Context, batch_size: int, lr: float) -> dict[str, Any]:
     }
 
 
-def _time_cell(ctx: _Context, batch_size: int | None, dataset: data.Dataset) -> dict[str, Any]:
+def _timing_config(ctx: _Context, batch_size: int | None) -> train.TrainConfig:
     c = ctx.config
-    tcfg = train.TrainConfig(optimizer=c.optimizer, learning_rate=1e-3, momentum=c.momentum,
+    return train.TrainConfig(optimizer=c.optimizer, learning_rate=1e-3, momentum=c.momentum,
                              num_steps=1, batch_size=batch_size, loss=ctx.loss_name)
-    st = measure_step_time(ctx.model, dataset, tcfg, key=ctx.timing_key,
-                           steps_per_call=c.timing_steps, repeats=c.timing_repeats,
-                           min_seconds=c.timing_min_seconds)
-    return {"step_time": st.seconds, "step_time_median": st.median, "step_time_q75": st.q75,
-            "compile_seconds": st.compile_seconds}
 
 
-def _size_cell(ctx: _Context, num_examples: int) -> dict[str, Any]:
-    tiled = tile_dataset(ctx.dataset, num_examples)
-    out = {}
-    if ctx.config.size_batch <= num_examples:
-        sgd = _time_cell(ctx, ctx.config.size_batch, tiled)
-    else:
-        sgd = {k: math.nan for k in ("step_time", "step_time_median", "step_time_q75")}
-    gd = _time_cell(ctx, None, tiled)
-    for prefix, res in (("sgd", sgd), ("gd", gd)):
-        for k in ("step_time", "step_time_median", "step_time_q75"):
-            out[f"{prefix}_{k}"] = res[k]
+def _measure(ctx: _Context, cases) -> list[StepTime]:
+    c = ctx.config
+    return measure_step_times(ctx.model, cases, key=ctx.timing_key,
+                              steps_per_call=c.timing_steps, repeats=c.timing_repeats,
+                              min_seconds=c.timing_min_seconds)
+
+
+def _time_cell(ctx: _Context, batch_sizes: Sequence[int]) -> dict[str, Any]:
+    """Step times at every batch size, measured in turn (one cell)."""
+    n = ctx.dataset.num_train
+    cases = [(ctx.dataset, _timing_config(ctx, None if b >= n else b)) for b in batch_sizes]
+    times = _measure(ctx, cases)
+    return {"batch_size": np.asarray(batch_sizes),
+            "step_time": np.array([t.seconds for t in times]),
+            "step_time_median": np.array([t.median for t in times]),
+            "step_time_q75": np.array([t.q75 for t in times]),
+            "compile_seconds": np.array([t.compile_seconds for t in times])}
+
+
+def _size_cell(ctx: _Context, sizes: Sequence[int]) -> dict[str, Any]:
+    """Step times of minibatch SGD and full-batch GD at every data-set size (one cell)."""
+    cases, where = [], []
+    for i, n in enumerate(sizes):
+        tiled = tile_dataset(ctx.dataset, int(n))
+        if ctx.config.size_batch <= n:
+            cases.append((tiled, _timing_config(ctx, ctx.config.size_batch)))
+            where.append(("sgd", i))
+        cases.append((tiled, _timing_config(ctx, None)))
+        where.append(("gd", i))
+    times = _measure(ctx, cases)
+    out = {f"{p}_{k}": np.full(len(sizes), np.nan) for p in ("sgd", "gd")
+           for k in ("step_time", "step_time_median", "step_time_q75")}
+    for (prefix, i), t in zip(where, times, strict=True):
+        out[f"{prefix}_step_time"][i] = t.seconds
+        out[f"{prefix}_step_time_median"][i] = t.median
+        out[f"{prefix}_step_time_q75"][i] = t.q75
+    out["num_examples"] = np.asarray(sizes)
     return out
 
 
@@ -1019,13 +1068,14 @@ def _search_rates(config, batch_size, num_train, out, compute, progress):
 
 
 def _cells(config: BatchSizeConfig, num_train: int):
-    train_cells, time_cells = [], []
+    train_cells = []
     for b in config.batch_sizes(num_train):
         for lr in learning_rates(config, b):
             train_cells.append(_train_cell_spec(b, lr))
-        time_cells.append((f"time,B={b}", {"kind": "time", "batch_size": b}))
-    size_cells = [(f"size,n={n}", {"kind": "size", "num_examples": int(n)})
-                  for n in config.dataset_sizes]
+    sizes = config.batch_sizes(num_train)
+    time_cells = [("step_times", {"kind": "time", "batch_sizes": list(sizes)})]
+    size_cells = [("dataset_sizes", {"kind": "size",
+                                     "num_examples": [int(n) for n in config.dataset_sizes]})]
     return train_cells, time_cells, size_cells
 
 
@@ -1070,8 +1120,7 @@ def run(
         if kind == "train":
             return _train_cell(ctx, params["batch_size"], params["learning_rate"])
         if kind == "time":
-            b = params["batch_size"]
-            return _time_cell(ctx, None if b >= n else b, dataset)
+            return _time_cell(ctx, params["batch_sizes"])
         if kind == "size":
             return _size_cell(ctx, params["num_examples"])
         return _noise_cell(ctx, params["batch_size"], params["learning_rate"], params["steps"])
@@ -1091,7 +1140,7 @@ def run(
 
     runs = _runs_table(config, train_cells, cell_results, n)
     batch = select_learning_rates(runs)
-    _add_step_times(batch, cell_results)
+    _add_step_times(batch, cell_results["step_times"])
 
     # the noise-scale reference run, at the listed batch size nearest to noise_batch
     sizes_list = np.asarray(batch["batch_size"])
@@ -1104,7 +1153,7 @@ def run(
                                           progress=progress))
     timings["noise"] = time.perf_counter() - t0
     noise_table = _noise_table(cell_results["noise"])
-    sizes = _sizes_table(config, size_cells, cell_results)
+    sizes = _sizes_table(config, cell_results["dataset_sizes"])
     curves = _curves(batch, cell_results)
     summary = summarize(batch, noise_table, sizes, runs)
     timings["total"] = time.perf_counter() - start
@@ -1145,9 +1194,11 @@ def _runs_table(config, train_cells, cell_results, num_train) -> dict[str, np.nd
     return {k: np.asarray(v) for k, v in rows.items()}
 
 
-def _add_step_times(batch: dict[str, np.ndarray], cell_results) -> None:
+def _add_step_times(batch: dict[str, np.ndarray], cell: Mapping[str, Any]) -> None:
+    index = {int(b): i for i, b in enumerate(np.asarray(cell["batch_size"]))}
+    rows = [index[int(b)] for b in batch["batch_size"]]
     for k in ("step_time", "step_time_median", "step_time_q75"):
-        batch[k] = np.array([float(cell_results[f"time,B={b}"][k]) for b in batch["batch_size"]])
+        batch[k] = np.asarray(cell[k], np.float64)[rows]
     batch["wall_time"] = batch["steps"] * batch["step_time"]
 
 
@@ -1161,16 +1212,13 @@ def _noise_table(cell: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return table
 
 
-def _sizes_table(config, size_cells, cell_results) -> dict[str, np.ndarray]:
-    out: dict[str, list] = {"num_examples": [], "size_batch": []}
-    for name, params in size_cells:
-        r = cell_results[name]
-        out["num_examples"].append(params["num_examples"])
-        out["size_batch"].append(config.size_batch)
-        for prefix in ("sgd", "gd"):
-            for k in ("step_time", "step_time_median", "step_time_q75"):
-                out.setdefault(f"{prefix}_{k}", []).append(float(r[f"{prefix}_{k}"]))
-    return {k: np.asarray(v) for k, v in out.items()}
+def _sizes_table(config, cell: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    out = {"num_examples": np.asarray(cell["num_examples"]),
+           "size_batch": np.full(len(np.asarray(cell["num_examples"])), config.size_batch)}
+    for prefix in ("sgd", "gd"):
+        for k in ("step_time", "step_time_median", "step_time_q75"):
+            out[f"{prefix}_{k}"] = np.asarray(cell[f"{prefix}_{k}"], np.float64)
+    return out
 
 
 def _curves(batch, cell_results) -> dict[str, np.ndarray]:
