@@ -243,7 +243,7 @@ def plot(measurement: Measurement):
     a, n = measurement.arrays, measurement.numbers
     with plots.style():
         fig, (ax_idx, ax_end, ax_pl) = plt.subplots(
-            1, 3, figsize=plots.figure_size(columns=2, aspect=0.33))
+            1, 3, figsize=plots.figure_size(columns=2, aspect=0.4))
         mins = np.asarray(a["is_minimum"], bool)
         ax_idx.scatter(a["all_loss"], a["all_index"], s=10, color="0.75",
                        label="every critical point found")
@@ -255,9 +255,9 @@ def plot(measurement: Measurement):
                        label="best + margin")
         ax_idx.set_xscale("log")
         ax_idx.set(xlabel="loss at the critical point (MSE + L2)",
-                   ylabel="index (fraction of negative eigenvalues)",
-                   title=f"index vs loss (Spearman rho = {n['spearman_rho']:.2f})")
-        ax_idx.legend(fontsize="small")
+                   ylabel="index (fraction < 0)",
+                   title=f"critical points: rho = {n['spearman_rho']:.2f}")
+        ax_idx.legend(fontsize="x-small", loc="lower right")
 
         end = a["endpoint_loss"]
         spec = np.asarray(a["endpoint_spectral_minimum"], bool)
@@ -272,20 +272,19 @@ def plot(measurement: Measurement):
         ax_end.set_yscale("log")
         ax_end.xaxis.get_major_locator().set_params(integer=True)
         ax_end.set(xlabel="training seed", ylabel="final loss (MSE + L2)",
-                   title="training endpoints (none critical by |g|)"
-                   if n["endpoint_critical_by_gradient"] == 0 else "training endpoints")
-        ax_end.legend(fontsize="small")
+                   title="training endpoints")
+        ax_end.legend(fontsize="x-small", loc="center right")
 
         step = a["plateau_step"]
         ax_pl.plot(step, a["plateau_loss"], color=plots.COLORS[0], label="loss")
         ax_pl.plot(step, a["plateau_grad_norm"], color=plots.COLORS[1], label="|gradient|")
         negative = np.where(a["plateau_lambda_min"] < 0, -a["plateau_lambda_min"], np.nan)
         ax_pl.plot(step, negative, color=plots.COLORS[2], ls="--",
-                   label="-lambda_min (dense eigh)")
+                   label="-lambda_min (eigh)")
         if n["plateau_steps"] > 0:
             ax_pl.axvspan(0, n["plateau_steps"], color="0.9", label="plateau")
         ax_pl.set_yscale("log")
         ax_pl.set(xlabel="gradient-descent step", ylabel="value (MSE units)",
-                  title="plateau at a saddle, then escape")
-        ax_pl.legend(fontsize="small")
+                  title="saddle plateau, then escape")
+        ax_pl.legend(fontsize="x-small", loc="lower left")
     return fig
