@@ -165,9 +165,11 @@ class LandscapeConfig:
 
 
 PROFILES: dict[str, LandscapeConfig] = {
-    # About a minute on 2 CPU cores: a 40-100-100-10 MLP (15k parameters), 31x31 grids.
+    # A 40-100-100-10 MLP (15k parameters), 31x31 grids: about 50 s of CPU time (3 min
+    # wall on a busy 2-core machine).
     "quick": LandscapeConfig(),
-    # The ~84k-parameter 40-280-250-10 MLP, longer training, 51x51 grids, longer curve fit.
+    # The 84k-parameter 40-280-250-10 MLP, longer training, 51x51 grids, longer curve fit:
+    # 16 min wall on a busy 2-core machine, most of it fitting the curve.
     "full": LandscapeConfig(hidden=(280, 250), num_steps=6000, eval_every=150,
                             grid_points=51, num_interp_points=51, bezier_steps=1000),
 }
