@@ -257,7 +257,7 @@ def plot(measurement: Measurement):
         ax_idx.set(xlabel="loss at the critical point (MSE + L2)",
                    ylabel="index (fraction < 0)",
                    title=f"critical points: rho = {n['spearman_rho']:.2f}")
-        ax_idx.legend(fontsize="x-small", loc="lower right")
+        ax_idx.legend(fontsize="x-small", loc="center right")
 
         end = a["endpoint_loss"]
         spec = np.asarray(a["endpoint_spectral_minimum"], bool)
