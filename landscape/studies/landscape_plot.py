@@ -517,8 +517,8 @@ def main(argv: Sequence[str] | None = None) -> LandscapeResult:
         "lines init->solution and solution->solution, and a mode-connecting Bezier curve.",
     )
     parser.add_argument("--profile", default="quick", choices=sorted(PROFILES),
-                        help="quick: a 15k-parameter MLP, 31x31 grids (about a minute on a "
-                        "laptop CPU); full: an 84k-parameter MLP, 51x51 grids")
+                        help="quick: a 15k-parameter MLP, 31x31 grids (minutes on a busy "
+                        "2-core CPU); full: an 84k-parameter MLP, 51x51 grids")
     parser.add_argument("--out", default="figures", help="where the figures go (PNG and PDF)")
     parser.add_argument("--run-dir", default="runs/landscape_plot",
                         help="where config.json, summary.json and arrays.npz go")
