@@ -75,28 +75,26 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     test_mean, _ = _family.mean_and_se(runs.test_accuracy)
     under = np.flatnonzero(ratio < 1)
     over = len(widths) - 1
-    numbers = {
-        "params_per_point_widest": float(ratio[over]),
-        "test_accuracy_widest": float(test_mean[over]),
-        "train_accuracy_widest": float(np.mean(runs.train_accuracy[over])),
-    }
+    nan = float("nan")
+    under_acc = diff = diff_se = under_ratio = under_loss = nan
     if len(under):
         best_under = int(under[np.argmax(test_mean[under])])
         # paired by seed: seed s draws the same minibatch order at every width
-        acc = runs.test_accuracy
-        diff, diff_se = _family.mean_and_se(acc[over] - acc[best_under])
-        numbers |= {
-            "test_accuracy_best_under": float(test_mean[best_under]),
-            "params_per_point_best_under": float(ratio[best_under]),
-            "difference_points": 100 * float(diff),
-            "difference_se_points": 100 * float(diff_se),
-            "test_loss_widest": float(np.mean(runs.test_loss[over])),
-            "test_loss_best_under": float(np.mean(runs.test_loss[best_under])),
-        }
-    else:
-        numbers |= {k: float("nan") for k in (
-            "test_accuracy_best_under", "params_per_point_best_under", "difference_points",
-            "difference_se_points", "test_loss_widest", "test_loss_best_under")}
+        diff, diff_se = _family.mean_and_se(runs.test_accuracy[over]
+                                            - runs.test_accuracy[best_under])
+        under_acc, under_ratio = float(test_mean[best_under]), float(ratio[best_under])
+        under_loss = float(np.mean(runs.test_loss[best_under]))
+    numbers = {
+        "test_accuracy_widest": float(test_mean[over]),
+        "test_accuracy_best_under": under_acc,
+        "difference_points": 100 * float(diff),
+        "difference_se_points": 100 * float(diff_se),
+        "params_per_point_widest": float(ratio[over]),
+        "params_per_point_best_under": under_ratio,
+        "train_accuracy_widest": float(np.mean(runs.train_accuracy[over])),
+        "test_loss_widest": float(np.mean(runs.test_loss[over])),
+        "test_loss_best_under": under_loss,
+    }
     # a local dip of test accuracy at an interior width (a double-descent bump), in points
     dips = [min(test_mean[i - 1], test_mean[i + 1]) - test_mean[i] for i in range(1, over)]
     numbers |= {
@@ -116,7 +114,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         "test_loss": runs.test_loss,
     }
     settings = (
-        f"MLP 40-w-10 (relu), w in {list(widths)}, on {config.task.describe(ds)}; "
+        f"MLP {ds.in_dim}-w-{ds.out_dim} (relu), w in {list(widths)}, on "
+        f"{config.task.describe(ds)}; "
         f"{_common.describe_training(config.training)}; {config.num_seeds} seeds"
     )
     return Measurement(numbers, arrays, settings)
@@ -175,7 +174,10 @@ def plot(measurement: Measurement):
         ax_acc.set_title("accuracy vs width (1 hidden layer)")
         ax_loss.set_title("loss vs width")
         ax_loss.set_yscale("log")
-        ax_acc.legend(loc="center left", bbox_to_anchor=(0.02, 0.62))
+        box = {"frameon": True, "facecolor": "white", "edgecolor": "none", "framealpha": 0.9}
+        ax_acc.set_ylim(0, 140)  # room for the legend above the curves
+        ax_acc.set_yticks(range(0, 101, 20))
+        ax_acc.legend(loc="upper left", ncols=2, **box)
         ax_loss.legend(loc="lower left")
         test_mean = 100 * np.mean(a["test_accuracy"], axis=1)
         for w, r, acc in zip(a["widths"], ratio, test_mean, strict=True):

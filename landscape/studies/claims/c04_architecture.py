@@ -52,8 +52,8 @@ class Config:
 PROFILES = {
     "quick": Config(),
     "full": Config(
-        depths=(1, 2, 3, 4), widths=(25, 50, 100, 200, 400), num_seeds=8,
-        training=train.TrainConfig(optimizer="adam", learning_rate=3e-3, num_steps=3000,
+        depths=(1, 2, 3, 4), widths=(25, 50, 100, 200), num_seeds=6,
+        training=train.TrainConfig(optimizer="adam", learning_rate=3e-3, num_steps=2000,
                                    batch_size=64, eval_every=500),
     ),
 }
@@ -75,6 +75,12 @@ def budget_width(depth: int, budget: int, in_dim: int, out_dim: int) -> int:
 
 
 def measure(config: Config, *, progress: bool = False) -> Measurement:
+    for depth, width in config.recommended:
+        if depth not in config.depths or width not in config.widths:
+            raise ValueError(f"recommended: ({depth}, {width}) is not in the grid "
+                             f"{config.depths} x {config.widths}")
+    if not set(config.robust_depths) <= set(config.depths):
+        raise ValueError(f"robust_depths: {config.robust_depths} not all in {config.depths}")
     ds = config.task.load()
     grid = [_family.Member(d, w) for d in config.depths for w in config.widths]
     budget = _family.Member(1, config.budget_width).num_params(ds.in_dim, ds.out_dim)
