@@ -84,7 +84,7 @@ def _mean_se(x):
 
 def run_size(label, hidden, ds, *, trace_probes, slq_probes, slq_iters, steps, seed=0):
     import torch
-    from pyhessian import hessian as pyhessian_hessian
+    from pyhessian.hessian import hessian as pyhessian_hessian
 
     model, params = _params(hidden, ds, steps, seed)
     loss = objectives.make_loss(model.apply)
