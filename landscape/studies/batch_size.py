@@ -1434,6 +1434,8 @@ def plot_noise_scale(ax, result: BatchSizeResult):
         ax.axhspan(fit["b_crit"] / spread, fit["b_crit"] * spread, color=COLORS[1], alpha=0.12,
                    linewidth=0)
     ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high * (high / low) ** 0.6)  # room for the legend above the points
     b_ref = int(np.asarray(nz["batch_size"])[0])
     ax.set_xlabel(f"step of the reference run ($B$ = {b_ref})")
     ax.set_ylabel("noise scale (examples)")
@@ -1490,7 +1492,8 @@ def plot_dataset_size(ax, result: BatchSizeResult):
 
 def plot_learning_rates(ax, result: BatchSizeResult):
     """Median steps to target against learning rate, one line per batch size; the
-    chosen rate of each batch size is circled."""
+    chosen rate of each batch size is circled, rates whose median is not finite (most
+    seeds diverged or never reached the target) are crosses along the top."""
     import matplotlib as mpl
 
     r = result.runs
@@ -1511,15 +1514,20 @@ def plot_learning_rates(ax, result: BatchSizeResult):
         ok = np.isfinite(med)
         label = "full" if bool(result.batch["full_batch"][j]) else f"{int(b)}"
         ax.plot(rates[ok], med[ok], "o-", color=color, markersize=2.5, label=label)
+        # rates where most seeds never reached the target (or diverged): crosses on top
+        ax.plot(rates[~ok], np.full((~ok).sum(), 0.97), "x", color=color, markersize=3.5,
+                transform=ax.get_xaxis_transform(), clip_on=False)
         if np.isfinite(result.batch["steps"][j]):
             ax.plot([float(result.batch["learning_rate"][j])], [result.batch["steps"][j]], "o",
                     markersize=6, markerfacecolor="none", markeredgecolor="k",
                     markeredgewidth=0.6)
+    ax.plot([], [], "x", color="0.3", label="not reached")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("median steps to target")
-    ax.legend(title="B", ncols=2, fontsize=5.5, title_fontsize=6, loc="upper right")
+    ax.legend(title="B", ncols=2, fontsize=5.5, title_fontsize=6, loc="upper right",
+              bbox_to_anchor=(1.0, 0.93))
     return ax
 
 
