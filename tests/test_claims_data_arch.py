@@ -2,6 +2,8 @@
 the family against plain MLPs, the data helpers against closed forms, every verdict rule
 both ways, and each claim end to end at a tiny size."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -194,6 +196,14 @@ def test_simulated_mnist1d_honours_settings():
         c08_pretraining.simulated_mnist1d(50, seed=3, settings=(("no_such_setting", 1.0),))
 
 
+def test_c04_grid_is_checked():
+    config = c04_architecture.PROFILES["quick"]
+    for field, bad in [("recommended", ((2, 64),)), ("robust_depths", (5,)),
+                       ("robust_widths", (64,))]:
+        with pytest.raises(ValueError, match=field):
+            c04_architecture.measure(dataclasses.replace(config, **{field: bad}))
+
+
 def test_c07_sizes_are_checked():
     assert c07_more_data._check_sizes((400, 100, 200), 500) == (100, 200, 400)
     for bad in [(100,), (100, 250), (100, 1000)]:
@@ -282,7 +292,8 @@ TINY = {
         task=TINY_TASK, num_train=100, widths=(1, 3, 40), num_seeds=2, training=TINY_TRAINING),
     c04_architecture: c04_architecture.Config(
         task=TINY_TASK, depths=(1, 2), widths=(4, 8), recommended=((2, 8),),
-        robust_depths=(2,), budget_width=8, num_seeds=2, training=TINY_TRAINING),
+        robust_depths=(2,), robust_widths=(4, 8), budget_width=8, num_seeds=2,
+        training=TINY_TRAINING),
     c05_activations: c05_activations.Config(
         task=TINY_TASK, hidden=(8, 8), activations=("relu", "sigmoid"),
         learning_rates=(1e-2, 3e-2), num_seeds=2, training=TINY_TRAINING),

@@ -41,6 +41,7 @@ class Config:
     widths: tuple[int, ...] = (50, 100, 200)
     recommended: tuple[tuple[int, int], ...] = ((2, 100), (3, 100))  # (depth, width)
     robust_depths: tuple[int, ...] = (2, 3)
+    robust_widths: tuple[int, ...] = (50, 100, 200)  # half to twice the recommended width
     budget_width: int = 200  # budget = parameters of one hidden layer of this width
     num_seeds: int = 3
     training: train.TrainConfig = train.TrainConfig(
@@ -81,6 +82,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
                              f"{config.depths} x {config.widths}")
     if not set(config.robust_depths) <= set(config.depths):
         raise ValueError(f"robust_depths: {config.robust_depths} not all in {config.depths}")
+    if not set(config.robust_widths) <= set(config.widths):
+        raise ValueError(f"robust_widths: {config.robust_widths} not all in {config.widths}")
     ds = config.task.load()
     grid = [_family.Member(d, w) for d in config.depths for w in config.widths]
     budget = _family.Member(1, config.budget_width).num_params(ds.in_dim, ds.out_dim)
@@ -98,7 +101,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     recommended = [index[_family.Member(d, w)] for d, w in config.recommended]
     best_rec = max(recommended, key=lambda i: val_mean[i])
     best = int(np.argmax(val_mean[:D * W]))
-    block = [index[_family.Member(d, w)] for d in config.robust_depths for w in config.widths]
+    block = [index[_family.Member(d, w)] for d in config.robust_depths
+             for w in config.robust_widths]
     budget_idx = [index[m] for m in budget_members]
     budget_acc = val_mean[budget_idx]
     best_budget = budget_members[int(np.argmax(budget_acc))]
