@@ -670,9 +670,12 @@ def extreme_eigs(
                 )
             return r
 
-        return jax.lax.switch(
-            action, [lambda r: r._replace(done=jnp.ones((), bool)), do_restart, lambda r: r], run
-        )
+        def finish(r):
+            return r._replace(done=jnp.ones((), bool))
+
+        if r_max == 0:  # nothing to restart: no restart code to compile
+            return jax.lax.cond(action == 0, finish, lambda r: r, run)
+        return jax.lax.switch(action, [finish, do_restart, lambda r: r], run)
 
     def eigs(matvec: Callable, v0: Array, *args) -> LanczosResult:
         _check_v0(v0)

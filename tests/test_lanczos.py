@@ -273,7 +273,7 @@ def test_compile_count_does_not_grow_with_num_iters(key):
     counts = []
     for k in (10, 50):
         before = len(traces)
-        eigs = _jit(lanczos.extreme_eigs(num_iters=k, num_restarts=2))
+        eigs = _jit(lanczos.extreme_eigs(num_iters=k))
         eigs(matvec, v0, a)
         eigs(matvec, v0 + 1.0, a)  # a second call does not retrace
         _jit(lanczos.tridiagonalize(num_iters=k))(matvec, v0, a)
