@@ -39,8 +39,11 @@ def _time(fn, *args, repeats):
 def main(repeats: int = 20) -> list[dict]:
     ds = data.mnist1d()
     batch = data.Batch(jnp.asarray(ds.x_train), jnp.asarray(ds.y_train))
-    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({platform.processor() or platform.machine()}), "
-          f"{len(ds.x_train)} examples, float32, {repeats} repeats")
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].device_kind} "
+        f"({platform.processor() or platform.machine()}), "
+        f"{len(ds.x_train)} examples, float32, {repeats} repeats"
+    )
     print(f"{'model':>6} {'params':>9} {'grad ms':>16} {'hvp ms':>16} {'hvp/grad':>9}")
     rows = []
     for label, hidden in SIZES.items():
@@ -56,16 +59,30 @@ def main(repeats: int = 20) -> list[dict]:
         h_compile, h_times = _time(hvp, v, *op.args, repeats=repeats)
         g_med, h_med = np.median(g_times), np.median(h_times)
         iqr = lambda t: np.subtract(*np.percentile(t, [75, 25])) * 1e3
-        row = dict(model=label, params=int(x0.size), grad_ms=g_med * 1e3, grad_iqr_ms=iqr(g_times),
-                   hvp_ms=h_med * 1e3, hvp_iqr_ms=iqr(h_times), ratio=h_med / g_med,
-                   grad_compile_s=g_compile, hvp_compile_s=h_compile)
+        row = dict(
+            model=label,
+            params=int(x0.size),
+            grad_ms=g_med * 1e3,
+            grad_iqr_ms=iqr(g_times),
+            hvp_ms=h_med * 1e3,
+            hvp_iqr_ms=iqr(h_times),
+            ratio=h_med / g_med,
+            grad_compile_s=g_compile,
+            hvp_compile_s=h_compile,
+        )
         rows.append(row)
-        print(f"{label:>6} {row['params']:>9} {row['grad_ms']:>9.2f} +-{row['grad_iqr_ms']:<5.2f}"
-              f"{row['hvp_ms']:>9.2f} +-{row['hvp_iqr_ms']:<5.2f} {row['ratio']:>9.2f}")
+        print(
+            f"{label:>6} {row['params']:>9} {row['grad_ms']:>9.2f} +-{row['grad_iqr_ms']:<5.2f}"
+            f"{row['hvp_ms']:>9.2f} +-{row['hvp_iqr_ms']:<5.2f} {row['ratio']:>9.2f}"
+        )
     return rows
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=20, help="steady-state calls per measurement")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=20, help="steady-state calls per measurement"
+    )
     main(**vars(parser.parse_args()))

@@ -207,7 +207,9 @@ def split_batches(batch: Batch, batch_size: int) -> tuple[Batch, Batch | None]:
     (``None`` when ``batch_size`` divides the number of examples)."""
     n = len(jax.tree_util.tree_leaves(batch)[0])
     if not 0 < batch_size <= n:
-        raise ValueError(f"batch_size: must be in [1, {n}] (the number of examples), got {batch_size}")
+        raise ValueError(
+            f"batch_size: must be in [1, {n}] (the number of examples), got {batch_size}"
+        )
     num_full = n // batch_size
     cut = num_full * batch_size
     stacked = jax.tree_util.tree_map(
@@ -331,7 +333,12 @@ class TraceEstimate(NamedTuple):
 
 
 def hutchinson_trace(
-    matvec: Callable, key: Array, *args, num_probes: int, size: int, dtype=None,
+    matvec: Callable,
+    key: Array,
+    *args,
+    num_probes: int,
+    size: int,
+    dtype=None,
     kind: str = "rademacher",
 ) -> TraceEstimate:
     """Hutchinson's estimator of ``tr(H)`` with its standard error (Hutchinson 1989).

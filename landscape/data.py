@@ -72,9 +72,7 @@ class Dataset:
         for part in ("train", "val", "test"):
             x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
             if len(x) != len(y):
-                raise ValueError(
-                    f"x_{part}/y_{part}: {len(x)} inputs but {len(y)} targets"
-                )
+                raise ValueError(f"x_{part}/y_{part}: {len(x)} inputs but {len(y)} targets")
         if len(self.x_train) == 0:
             raise ValueError("x_train: the training split is empty")
 
@@ -211,8 +209,13 @@ def mnist1d(
         raise ValueError(f"num_samples: need at least 10 (one per class), got {num_samples}")
     x, y = _mnist1d_arrays(int(num_samples), int(seed))
     ds = split(
-        x, y, name="mnist1d", num_classes=10, val_fraction=val_fraction,
-        test_fraction=test_fraction, seed=seed,
+        x,
+        y,
+        name="mnist1d",
+        num_classes=10,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
     )
     return ds.astype(dtype)
 
@@ -220,15 +223,20 @@ def mnist1d(
 def digits(
     *, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0, dtype=np.float32
 ) -> Dataset:
-    """scikit-learn's bundled 8x8 handwritten digits (1797 images, 64 features, scaled to [0, 1])."""
+    """scikit-learn's bundled 8x8 handwritten digits (1797 images, 64 features in [0, 1])."""
     from sklearn.datasets import load_digits
 
     raw = load_digits()
     x = (raw.data / 16.0).astype(dtype)
     y = raw.target.astype(np.int32)
     return split(
-        x, y, name="digits", num_classes=10, val_fraction=val_fraction,
-        test_fraction=test_fraction, seed=seed,
+        x,
+        y,
+        name="digits",
+        num_classes=10,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
     )
 
 
@@ -274,7 +282,11 @@ def gaussian_mixture(
 
 
 def spirals(
-    *, num_samples: int = 2000, num_arms: int = 2, noise: float = 0.1, seed: int,
+    *,
+    num_samples: int = 2000,
+    num_arms: int = 2,
+    noise: float = 0.1,
+    seed: int,
     dtype=np.float32,
 ) -> Dataset:
     """Interleaved 2-D spirals, one class per arm."""
@@ -297,7 +309,11 @@ def xor(*, num_samples: int = 2000, noise: float = 0.1, seed: int, dtype=np.floa
 
 
 def circles(
-    *, num_samples: int = 2000, noise: float = 0.05, factor: float = 0.5, seed: int,
+    *,
+    num_samples: int = 2000,
+    noise: float = 0.05,
+    factor: float = 0.5,
+    seed: int,
     dtype=np.float32,
 ) -> Dataset:
     """Two concentric circles (radius 1 and ``factor``), one class each."""
@@ -327,7 +343,9 @@ def load(name: str, **kwargs) -> Dataset:
     try:
         loader = _LOADERS[name]
     except KeyError:
-        raise ValueError(f"dataset: unknown data set {name!r}; choose one of {sorted(_LOADERS)}") from None
+        raise ValueError(
+            f"dataset: unknown data set {name!r}; choose one of {sorted(_LOADERS)}"
+        ) from None
     if name not in ("mnist1d", "digits") and "seed" not in kwargs:
         kwargs["seed"] = 0
     return loader(**kwargs)

@@ -124,8 +124,8 @@ def get_initialiser(name: str):
             except ValueError:
                 break
             if prefix == "normal(":
-                return lambda key, shape, fan_in, fan_out, dtype: value * jax.random.normal(
-                    key, shape, dtype
+                return lambda key, shape, fan_in, fan_out, dtype: (
+                    value * jax.random.normal(key, shape, dtype)
                 )
             return lambda key, shape, fan_in, fan_out, dtype: jnp.full(shape, value, dtype)
     raise ValueError(
@@ -217,7 +217,9 @@ def mlp(
                     x = _dropout(x, dropout, drop_keys[i])
         return x
 
-    name = f"mlp({in_dim}-{'-'.join(map(str, hidden))}{'-' if hidden else ''}{out_dim}, {activation})"
+    name = (
+        f"mlp({in_dim}-{'-'.join(map(str, hidden))}{'-' if hidden else ''}{out_dim}, {activation})"
+    )
     return Model(init_fn, apply_fn, name)
 
 

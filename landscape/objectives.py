@@ -39,7 +39,9 @@ def mse(predictions: jax.Array, targets: jax.Array) -> jax.Array:
         raise ValueError(
             f"targets: shape {targets.shape} does not match predictions {predictions.shape}"
         )
-    return 0.5 * jnp.mean(jnp.sum((predictions - targets) ** 2, axis=tuple(range(1, predictions.ndim))))
+    return 0.5 * jnp.mean(
+        jnp.sum((predictions - targets) ** 2, axis=tuple(range(1, predictions.ndim)))
+    )
 
 
 def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:

@@ -9,8 +9,14 @@ import pytest
 from landscape.studies import faq, seeds
 from landscape.studies.claims import c02_seeds
 
-C2_BASE = {"val_loss_cv": 0.03, "train_loss_cv": 0.2, "train_loss_mean": 0.05,
-           "aligned_distance": 1.0, "distance": 1.4, "init_distance": 1.41}
+C2_BASE = {
+    "val_loss_cv": 0.03,
+    "train_loss_cv": 0.2,
+    "train_loss_mean": 0.05,
+    "aligned_distance": 1.0,
+    "distance": 1.4,
+    "init_distance": 1.41,
+}
 
 
 @pytest.mark.parametrize(
@@ -28,14 +34,25 @@ def test_c2_verdict(changes, label):
 
 
 def test_c2_end_to_end(tmp_path, monkeypatch):
-    tiny = c02_seeds.Config(study=seeds.SeedConfig(
-        num_seeds=3, num_steps=30, eval_every=10, dataset="xor", hidden=(6,), batch_size=32,
-        num_interp_pairs=2, num_interp_points=5, num_align_pairs=3, align_iters=5,
-        measure_curvature=False,
-    ))
+    tiny = c02_seeds.Config(
+        study=seeds.SeedConfig(
+            num_seeds=3,
+            num_steps=30,
+            eval_every=10,
+            dataset="xor",
+            hidden=(6,),
+            batch_size=32,
+            num_interp_pairs=2,
+            num_interp_points=5,
+            num_align_pairs=3,
+            align_iters=5,
+            measure_curvature=False,
+        )
+    )
     monkeypatch.setitem(c02_seeds.PROFILES, "quick", tiny)
-    row = faq.run(["C2"], profile="quick", run_dir=tmp_path / "r", figure_dir=tmp_path / "f",
-                  progress=False)[0]
+    row = faq.run(
+        ["C2"], profile="quick", run_dir=tmp_path / "r", figure_dir=tmp_path / "f", progress=False
+    )[0]
     assert np.isfinite(row.numbers["val_loss_cv"]) and row.numbers["num_seeds"] == 3
     assert row.numbers["init_distance"] == pytest.approx(np.sqrt(2), rel=0.3)
     assert (tmp_path / "f" / "C2.png").exists()
@@ -45,9 +62,13 @@ def test_c2_end_to_end(tmp_path, monkeypatch):
 from landscape.studies import batch_size  # noqa: E402
 from landscape.studies.claims import c11_batch_size  # noqa: E402
 
-C11_BASE = {"steps_ratio_small_to_large": 40.0, "step_time_slope_vs_batch": 0.7,
-            "sgd_step_time_slope_vs_data": 0.01, "gd_step_time_slope_vs_data": 1.0,
-            "examples_largest_over_min": 20.0}
+C11_BASE = {
+    "steps_ratio_small_to_large": 40.0,
+    "step_time_slope_vs_batch": 0.7,
+    "sgd_step_time_slope_vs_data": 0.01,
+    "gd_step_time_slope_vs_data": 1.0,
+    "examples_largest_over_min": 20.0,
+}
 
 
 @pytest.mark.parametrize(
@@ -65,15 +86,33 @@ def test_c11_verdict(changes, label):
 
 
 def test_c11_end_to_end(tmp_path, monkeypatch):
-    tiny = c11_batch_size.Config(study=batch_size.BatchSizeConfig(
-        dataset="xor", num_samples=200, hidden=(4,), num_seeds=1, min_batch_size=16,
-        batch_factor=4, lr_factors=(1.0,), target=0.69, max_epochs=2.0, min_steps=10,
-        max_steps=200, num_evals=5, dataset_sizes=(100, 400), timing_repeats=1, timing_steps=2,
-        noise_points=2, noise_samples=16, two_batch_sizes=(4, 16), two_batch_count=4,
-    ))
+    tiny = c11_batch_size.Config(
+        study=batch_size.BatchSizeConfig(
+            dataset="xor",
+            num_samples=200,
+            hidden=(4,),
+            num_seeds=1,
+            min_batch_size=16,
+            batch_factor=4,
+            lr_factors=(1.0,),
+            target=0.69,
+            max_epochs=2.0,
+            min_steps=10,
+            max_steps=200,
+            num_evals=5,
+            dataset_sizes=(100, 400),
+            timing_repeats=1,
+            timing_steps=2,
+            noise_points=2,
+            noise_samples=16,
+            two_batch_sizes=(4, 16),
+            two_batch_count=4,
+        )
+    )
     monkeypatch.setitem(c11_batch_size.PROFILES, "quick", tiny)
-    row = faq.run(["C11"], profile="quick", run_dir=tmp_path / "r", figure_dir=tmp_path / "f",
-                  progress=False)[0]
+    row = faq.run(
+        ["C11"], profile="quick", run_dir=tmp_path / "r", figure_dir=tmp_path / "f", progress=False
+    )[0]
     assert row.verdict.label in (faq.SUPPORTED, faq.NOT_SUPPORTED, faq.INCONCLUSIVE)
     assert np.isfinite(row.numbers["gd_step_time_slope_vs_data"])
     assert (tmp_path / "f" / "C11.png").exists()

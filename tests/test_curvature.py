@@ -16,7 +16,11 @@ def _problem(kind, key):
         y, loss = jax.random.randint(k_data, (20,), 0, 3), "cross_entropy"
     elif kind == "cnn":
         model = models.cnn1d(12, 3, channels=(3, 4), kernel_size=3, activation="softplus")
-        x, y, loss = jax.random.normal(k_data, (10, 12)), jax.random.randint(k_data, (10,), 0, 3), "cross_entropy"
+        x, y, loss = (
+            jax.random.normal(k_data, (10, 12)),
+            jax.random.randint(k_data, (10,), 0, 3),
+            "cross_entropy",
+        )
     else:
         model, x = models.deep_linear(4, (3, 3), 2), jax.random.normal(k_data, (15, 4))
         y, loss = jax.random.normal(k_init, (15, 2)), "mse"
@@ -39,7 +43,9 @@ def test_hvp_equals_dense_hessian(kind, key):
     assert rel < 1e-10, rel
     op = curvature.hessian_operator(loss, params, batch)
     assert float(jnp.linalg.norm(op(v) - expected) / jnp.linalg.norm(expected)) < 1e-10
-    np.testing.assert_allclose(curvature.dense_hessian(loss, params, batch), dense, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        curvature.dense_hessian(loss, params, batch), dense, rtol=1e-10, atol=1e-12
+    )
     np.testing.assert_allclose(op.dense(), dense, rtol=1e-10, atol=1e-12)
 
 
@@ -80,7 +86,9 @@ def test_operator_works_plain_jitted_and_vmapped(key):
     vmapped = jax.vmap(op.matvec, in_axes=(0, None, None))(vs, *op.args)
     np.testing.assert_allclose(vmapped, plain, rtol=1e-12)
     # the matvec is one cached function: a second operator at new parameters reuses it
-    other = curvature.hessian_operator(loss, jax.tree_util.tree_map(lambda p: p + 1.0, params), batch)
+    other = curvature.hessian_operator(
+        loss, jax.tree_util.tree_map(lambda p: p + 1.0, params), batch
+    )
     assert other.matvec is op.matvec
     # vmapped over parameters (e.g. seeds) as well
     stacked = jnp.stack([op.args[0], other.args[0]])

@@ -31,7 +31,9 @@ def test_mnist1d_is_reproducible_and_leaves_numpy_state_alone():
     np.testing.assert_array_equal(a.x_train, b.x_train)
 
 
-@pytest.mark.parametrize("name", ["digits", "teacher_student", "gaussian_mixture", "spirals", "xor", "circles"])
+@pytest.mark.parametrize(
+    "name", ["digits", "teacher_student", "gaussian_mixture", "spirals", "xor", "circles"]
+)
 def test_every_dataset_has_three_disjoint_splits(name):
     ds = data.load(name)
     total = len(ds.x_train) + len(ds.x_val) + len(ds.x_test)
@@ -69,8 +71,15 @@ def test_unknown_dataset_and_mismatched_split():
     with pytest.raises(ValueError, match="dataset"):
         data.load("imagenet")
     with pytest.raises(ValueError, match="x_train/y_train"):
-        data.Dataset("bad", np.ones((3, 2)), np.ones(2), np.ones((1, 2)), np.ones(1),
-                     np.ones((1, 2)), np.ones(1))
+        data.Dataset(
+            "bad",
+            np.ones((3, 2)),
+            np.ones(2),
+            np.ones((1, 2)),
+            np.ones(1),
+            np.ones((1, 2)),
+            np.ones(1),
+        )
 
 
 def test_get_batch(key):

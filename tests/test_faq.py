@@ -39,16 +39,24 @@ def test_c14_verdict_both_ways():
 
 
 TINY_C14 = c14_determinism.Config(
-    task=_common.Task(num_samples=300), hidden=(8,), num_seeds=2,
-    training=train.TrainConfig(optimizer="adam", learning_rate=1e-2, num_steps=20,
-                               batch_size=16, eval_every=10),
+    task=_common.Task(num_samples=300),
+    hidden=(8,),
+    num_seeds=2,
+    training=train.TrainConfig(
+        optimizer="adam", learning_rate=1e-2, num_steps=20, batch_size=16, eval_every=10
+    ),
 )
 
 
 def test_c14_end_to_end_and_resume(tmp_path, monkeypatch):
     monkeypatch.setitem(c14_determinism.PROFILES, "quick", TINY_C14)
-    rows = faq.run(["C14"], profile="quick", run_dir=tmp_path / "runs", figure_dir=tmp_path / "fig",
-                   progress=False)
+    rows = faq.run(
+        ["C14"],
+        profile="quick",
+        run_dir=tmp_path / "runs",
+        figure_dir=tmp_path / "fig",
+        progress=False,
+    )
     assert rows[0].verdict.label == faq.NOT_SUPPORTED  # explicit keys: bit-identical reruns
     assert rows[0].numbers["same_seed_max_param_diff"] == 0.0
     report = (tmp_path / "fig" / "REPORT.md").read_text()
@@ -60,21 +68,39 @@ def test_c14_end_to_end_and_resume(tmp_path, monkeypatch):
         raise AssertionError("measured again although the result was stored")
 
     monkeypatch.setattr(c14_determinism, "measure", refuse)
-    again = faq.run(["C14"], profile="quick", run_dir=tmp_path / "runs",
-                    figure_dir=tmp_path / "fig", progress=False)
+    again = faq.run(
+        ["C14"],
+        profile="quick",
+        run_dir=tmp_path / "runs",
+        figure_dir=tmp_path / "fig",
+        progress=False,
+    )
     assert again[0].numbers == rows[0].numbers
 
     # a different config is measured anew
     changed = dataclasses.replace(TINY_C14, num_seeds=3)
     monkeypatch.setitem(c14_determinism.PROFILES, "quick", changed)
     with pytest.raises(AssertionError, match="measured again"):
-        faq.run(["C14"], profile="quick", run_dir=tmp_path / "runs", figure_dir=tmp_path / "fig",
-                progress=False)
+        faq.run(
+            ["C14"],
+            profile="quick",
+            run_dir=tmp_path / "runs",
+            figure_dir=tmp_path / "fig",
+            progress=False,
+        )
 
 
 def test_report_keeps_rows_of_other_claims(tmp_path):
-    row = faq.ClaimResult("C5", "title", "rule", "settings", {"x": 1.0},
-                          faq.Verdict(faq.SUPPORTED, "because"), "C5.png", 1.0)
+    row = faq.ClaimResult(
+        "C5",
+        "title",
+        "rule",
+        "settings",
+        {"x": 1.0},
+        faq.Verdict(faq.SUPPORTED, "because"),
+        "C5.png",
+        1.0,
+    )
     faq._merge_previous([row], tmp_path)
     other = row._replace(id="C2", figure="C2.png")
     merged = faq._merge_previous([other], tmp_path)

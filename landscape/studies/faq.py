@@ -105,7 +105,9 @@ def load_claim(claim_id: str):
     try:
         name = CLAIM_MODULES[claim_id.upper()]
     except KeyError:
-        raise ValueError(f"claims: unknown claim {claim_id!r}; choose from {', '.join(CLAIM_IDS)}") from None
+        raise ValueError(
+            f"claims: unknown claim {claim_id!r}; choose from {', '.join(CLAIM_IDS)}"
+        ) from None
     return importlib.import_module(f"landscape.studies.claims.{name}")
 
 
@@ -119,7 +121,8 @@ def parse_claims(text: str | Sequence[str] | None) -> list[str]:
     if unknown or not ids:
         raise ValueError(
             f"claims: unknown claim {unknown[0]!r}; choose from {', '.join(CLAIM_IDS)}"
-            if unknown else "claims: the list is empty"
+            if unknown
+            else "claims: the list is empty"
         )
     return ids
 
@@ -150,16 +153,26 @@ def _measure_one(module, config, run_dir: Path, figure_dir: Path, *, progress: b
         results.write_arrays(claim_dir / "arrays.npz", measurement.arrays)
         results.write_json(
             claim_dir / "result.json",
-            {"config": config_dict, "numbers": measurement.numbers,
-             "settings": measurement.settings, "seconds": seconds},
+            {
+                "config": config_dict,
+                "numbers": measurement.numbers,
+                "settings": measurement.settings,
+                "seconds": seconds,
+            },
         )
     else:
         measurement, seconds = stored
     verdict = module.verdict(measurement.numbers)
     plots.save(module.plot(measurement), module.ID, out_dir=figure_dir)
     return ClaimResult(
-        module.ID, module.TITLE, module.RULE, measurement.settings,
-        {k: float(v) for k, v in measurement.numbers.items()}, verdict, f"{module.ID}.png", seconds,
+        module.ID,
+        module.TITLE,
+        module.RULE,
+        measurement.settings,
+        {k: float(v) for k, v in measurement.numbers.items()},
+        verdict,
+        f"{module.ID}.png",
+        seconds,
     )
 
 
@@ -205,9 +218,7 @@ def _merge_previous(done: list[ClaimResult], figure_dir: Path) -> list[ClaimResu
         rows[r.id] = {**r._asdict(), "verdict": r.verdict._asdict()}
     ordered = [rows[i] for i in CLAIM_IDS if i in rows]
     results.write_json(store, ordered)
-    return [
-        ClaimResult(**{**r, "verdict": Verdict(**r["verdict"])}) for r in ordered
-    ]
+    return [ClaimResult(**{**r, "verdict": Verdict(**r["verdict"])}) for r in ordered]
 
 
 def _format_number(value: float) -> str:
@@ -223,13 +234,18 @@ def _format_number(value: float) -> str:
 def write_report(rows: Sequence[ClaimResult], path: str | Path, *, profile: str) -> Path:
     """The Markdown report: a summary table, then one section per claim."""
     path = Path(path)
-    counts = {label: sum(r.verdict.label == label for r in rows) for label in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)}
+    counts = {
+        label: sum(r.verdict.label == label for r in rows)
+        for label in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
+    }
     lines = [
         "# Training folklore, checked by experiment",
         "",
         f"Profile `{profile}`. Each claim is checked *at the stated settings* with a verdict rule "
         "fixed before the measurement; a verdict is evidence at these settings, not a proof. "
-        "Regenerate with `landscape-faq --profile " + profile + "` (`--claims C1,C11` for a subset).",
+        "Regenerate with `landscape-faq --profile "
+        + profile
+        + "` (`--claims C1,C11` for a subset).",
         "",
         f"**{counts[SUPPORTED]} supported, {counts[NOT_SUPPORTED]} not supported, "
         f"{counts[INCONCLUSIVE]} inconclusive** of {len(rows)} claims.",
@@ -240,7 +256,8 @@ def write_report(rows: Sequence[ClaimResult], path: str | Path, *, profile: str)
     for r in rows:
         key = ", ".join(f"{k} = {_format_number(v)}" for k, v in list(r.numbers.items())[:3])
         lines.append(
-            f"| [{r.id}](#{r.id.lower()}) | {r.title} | **{r.verdict.label}** | {key} | {r.seconds:.0f} s |"
+            f"| [{r.id}](#{r.id.lower()}) | {r.title} | **{r.verdict.label}** | {key} "
+            f"| {r.seconds:.0f} s |"
         )
     for r in rows:
         lines += [
@@ -275,10 +292,18 @@ def main(argv: Sequence[str] | None = None) -> list[ClaimResult]:
         description="Check the training folklore of FAQ_CLAIMS.md by experiment and write "
         "a Markdown report with numbers, verdicts and figures.",
     )
-    parser.add_argument("--claims", default=None, help="comma-separated subset, e.g. C1,C11 (default: all)")
-    parser.add_argument("--profile", default="quick", choices=["quick", "full"],
-                        help="quick: minutes on a laptop CPU; full: larger models, more seeds")
-    parser.add_argument("--run-dir", default="runs/faq", help="where per-claim results are stored (resumable)")
+    parser.add_argument(
+        "--claims", default=None, help="comma-separated subset, e.g. C1,C11 (default: all)"
+    )
+    parser.add_argument(
+        "--profile",
+        default="quick",
+        choices=["quick", "full"],
+        help="quick: minutes on a laptop CPU; full: larger models, more seeds",
+    )
+    parser.add_argument(
+        "--run-dir", default="runs/faq", help="where per-claim results are stored (resumable)"
+    )
     parser.add_argument("--out", default="figures/faq", help="where the figures and REPORT.md go")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -287,8 +312,13 @@ def main(argv: Sequence[str] | None = None) -> list[ClaimResult]:
     except ValueError as err:
         parser.error(str(err))
     start = time.perf_counter()
-    rows = run(claims, profile=args.profile, run_dir=args.run_dir, figure_dir=args.out,
-               progress=not args.quiet)
+    rows = run(
+        claims,
+        profile=args.profile,
+        run_dir=args.run_dir,
+        figure_dir=args.out,
+        progress=not args.quiet,
+    )
     for r in rows:
         print(f"{r.id:>4}  {r.verdict.label:<14} {r.title}")
     print(f"report: {Path(args.out) / 'REPORT.md'}  ({time.perf_counter() - start:.0f} s)")

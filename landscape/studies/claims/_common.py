@@ -31,8 +31,10 @@ class Task:
         return ds.astype(jnp.result_type(float))  # float32, or float64 when x64 is on
 
     def describe(self, ds: data.Dataset) -> str:
-        return (f"{self.dataset} ({ds.num_train} train / {len(ds.x_val)} val / "
-                f"{len(ds.x_test)} test examples)")
+        return (
+            f"{self.dataset} ({ds.num_train} train / {len(ds.x_val)} val / "
+            f"{len(ds.x_test)} test examples)"
+        )
 
 
 class Final(NamedTuple):
@@ -48,29 +50,46 @@ class Final(NamedTuple):
 
 
 def train_and_evaluate(
-    model: models.Model, ds: data.Dataset, config: train.TrainConfig, *, seed: int,
-    num_seeds: int, init_params=None, progress: bool = False,
+    model: models.Model,
+    ds: data.Dataset,
+    config: train.TrainConfig,
+    *,
+    seed: int,
+    num_seeds: int,
+    init_params=None,
+    progress: bool = False,
 ) -> Final:
     """Train ``num_seeds`` seeds at once and evaluate the final parameters on every split."""
     keys = jax.random.split(jax.random.key(seed), num_seeds)
-    result = train.train_seeds(model, ds, config, keys=keys, init_params=init_params,
-                               progress=progress)
-    metrics = jax.jit(jax.vmap(objectives.make_metrics(model.apply, loss=config.loss),
-                               in_axes=(0, None)))
+    result = train.train_seeds(
+        model, ds, config, keys=keys, init_params=init_params, progress=progress
+    )
+    metrics = jax.jit(
+        jax.vmap(objectives.make_metrics(model.apply, loss=config.loss), in_axes=(0, None))
+    )
     out = {}
     for split in ("train", "val", "test"):
         batch = getattr(ds, split)
         m = metrics(result.params, data.Batch(jnp.asarray(batch.x), jnp.asarray(batch.y)))
         out[f"{split}_loss"] = np.asarray(m["loss"])
         out[f"{split}_accuracy"] = np.asarray(m.get("accuracy", jnp.full(num_seeds, jnp.nan)))
-    return Final(out["train_loss"], out["val_loss"], out["val_accuracy"], out["test_loss"],
-                 out["test_accuracy"], np.asarray(result.diverged), result)
+    return Final(
+        out["train_loss"],
+        out["val_loss"],
+        out["val_accuracy"],
+        out["test_loss"],
+        out["test_accuracy"],
+        np.asarray(result.diverged),
+        result,
+    )
 
 
 def describe_training(config: train.TrainConfig) -> str:
     batch = "full batch" if config.batch_size is None else f"batch {config.batch_size}"
-    return (f"{config.optimizer} lr {config.learning_rate:g} ({config.schedule}), "
-            f"{config.num_steps} steps, {batch}")
+    return (
+        f"{config.optimizer} lr {config.learning_rate:g} ({config.schedule}), "
+        f"{config.num_steps} steps, {batch}"
+    )
 
 
 def coefficient_of_variation(values) -> float:

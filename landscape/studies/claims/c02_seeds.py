@@ -37,8 +37,14 @@ RULE = (
 @dataclasses.dataclass(frozen=True)
 class Config:
     study: seeds.SeedConfig = seeds.SeedConfig(
-        num_seeds=8, num_steps=1000, eval_every=50, num_interp_pairs=6, num_interp_points=15,
-        num_align_pairs=12, align_iters=30, measure_curvature=False,
+        num_seeds=8,
+        num_steps=1000,
+        eval_every=50,
+        num_interp_pairs=6,
+        num_interp_points=15,
+        num_align_pairs=12,
+        align_iters=30,
+        measure_curvature=False,
     )
 
 
@@ -92,10 +98,13 @@ def verdict(numbers: dict[str, float]) -> Verdict:
     cv, aligned = numbers["val_loss_cv"], numbers["aligned_distance"]
     if not (np.isfinite(cv) and np.isfinite(aligned)):
         return Verdict(INCONCLUSIVE, "too few converged seeds to measure the spread")
-    text = (f"validation-loss CV {100 * cv:.1f}% (training loss "
-            f"{numbers['train_loss_mean']:.2g}, CV {100 * numbers['train_loss_cv']:.0f}%); aligned distance between solutions "
-            f"{aligned:.2f} (unaligned {numbers['distance']:.2f}, inits "
-            f"{numbers['init_distance']:.2f})")
+    text = (
+        f"validation-loss CV {100 * cv:.1f}% (training loss "
+        f"{numbers['train_loss_mean']:.2g}, CV {100 * numbers['train_loss_cv']:.0f}%); "
+        f"aligned distance between solutions "
+        f"{aligned:.2f} (unaligned {numbers['distance']:.2f}, inits "
+        f"{numbers['init_distance']:.2f})"
+    )
     if cv < LOSS_CV_MAX and aligned > DISTANCE_MIN:
         return Verdict(SUPPORTED, text)
     if cv >= LOSS_CV_MAX or aligned < DISTANCE_SAME:
@@ -111,29 +120,59 @@ def plot(measurement: Measurement):
         fig, axes = plt.subplots(1, 3, figsize=plots.figure_size(columns=2, aspect=0.3))
         ax = axes[0]
         for i, curve in enumerate(a["val_loss_curves"]):
-            ax.plot(a["step"], curve, color=plots.COLORS[0], alpha=0.5, lw=0.8,
-                    label="one seed" if i == 0 else None)
+            ax.plot(
+                a["step"],
+                curve,
+                color=plots.COLORS[0],
+                alpha=0.5,
+                lw=0.8,
+                label="one seed" if i == 0 else None,
+            )
         ax.set(xlabel="training step", ylabel="validation loss (nats)", title="training curves")
         ax.legend()
 
         ax = axes[1]
-        groups = [("inits", a["init_distance"]), ("solutions", a["distance"]),
-                  ("aligned\nsolutions", a["aligned_distance"])]
+        groups = [
+            ("inits", a["init_distance"]),
+            ("solutions", a["distance"]),
+            ("aligned\nsolutions", a["aligned_distance"]),
+        ]
         for i, (label, values) in enumerate(groups):
             values = values[np.isfinite(values)]
             jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(1)
-            ax.scatter(i + jitter, values, s=8, color=plots.COLORS[i], label=label.replace("\n", " "))
+            ax.scatter(
+                i + jitter, values, s=8, color=plots.COLORS[i], label=label.replace("\n", " ")
+            )
         ax.set_xticks(range(3), [g[0] for g in groups])
-        ax.set(ylabel="relative distance |a-b|/sqrt(|a||b|)", title="pairs of seeds", ylim=(0, None))
+        ax.set(
+            ylabel="relative distance |a-b|/sqrt(|a||b|)", title="pairs of seeds", ylim=(0, None)
+        )
 
         ax = axes[2]
-        for i, (plain, aligned) in enumerate(zip(a["interp_losses"], a["aligned_interp_losses"],
-                                                  strict=True)):
-            ax.plot(a["ts"], plain, color=plots.COLORS[0], lw=0.8, alpha=0.7,
-                    label="straight line" if i == 0 else None)
-            ax.plot(a["ts"], aligned, color=plots.COLORS[2], lw=0.8, alpha=0.7, ls="--",
-                    label="after alignment" if i == 0 else None)
-        ax.set(xlabel="interpolation t (solution a -> b)", ylabel="training loss (nats)",
-               title="between solutions")
+        for i, (plain, aligned) in enumerate(
+            zip(a["interp_losses"], a["aligned_interp_losses"], strict=True)
+        ):
+            ax.plot(
+                a["ts"],
+                plain,
+                color=plots.COLORS[0],
+                lw=0.8,
+                alpha=0.7,
+                label="straight line" if i == 0 else None,
+            )
+            ax.plot(
+                a["ts"],
+                aligned,
+                color=plots.COLORS[2],
+                lw=0.8,
+                alpha=0.7,
+                ls="--",
+                label="after alignment" if i == 0 else None,
+            )
+        ax.set(
+            xlabel="interpolation t (solution a -> b)",
+            ylabel="training loss (nats)",
+            title="between solutions",
+        )
         ax.legend(loc="upper left")
     return fig

@@ -40,9 +40,18 @@ RULE = (
 @dataclasses.dataclass(frozen=True)
 class Config:
     study: batch_size.BatchSizeConfig = batch_size.BatchSizeConfig(
-        num_seeds=2, min_batch_size=4, batch_factor=4, lr_factors=(0.5, 1.0, 2.0),
-        max_epochs=10.0, min_steps=300, max_steps=20_000, num_evals=60,
-        dataset_sizes=(500, 2000, 8000), timing_repeats=3, noise_points=3, noise_samples=128,
+        num_seeds=2,
+        min_batch_size=4,
+        batch_factor=4,
+        lr_factors=(0.5, 1.0, 2.0),
+        max_epochs=10.0,
+        min_steps=300,
+        max_steps=20_000,
+        num_evals=60,
+        dataset_sizes=(500, 2000, 8000),
+        timing_repeats=3,
+        noise_points=3,
+        noise_samples=128,
         two_batch_count=50,
     )
 
@@ -74,7 +83,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         "sgd_step_time_slope_vs_data": s["step_time_slopes"]["sgd_vs_dataset_size"],
         "gd_step_time_slope_vs_data": s["step_time_slopes"]["gd_vs_dataset_size"],
         "examples_largest_over_min": _ratio(examples[-1], np.min(examples[reached]))
-        if reached.any() else float("nan"),
+        if reached.any()
+        else float("nan"),
         "b_crit_fit": float(fit.get("b_crit", np.nan)),
         "b_simple": float(noise_at.get("b_simple", np.nan)),
         "b_noise": float(noise_at.get("b_noise", np.nan)),
@@ -83,7 +93,9 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         "num_diverged_runs": float(s["num_diverged_runs"]),
     }
     arrays = {
-        "batch_size": sizes, "steps": steps, "examples": examples,
+        "batch_size": sizes,
+        "steps": steps,
+        "examples": examples,
         "wall_time": np.asarray(b["wall_time"], float),
         "step_time": np.asarray(b["step_time"], float),
         "num_examples": np.asarray(result.sizes["num_examples"], float),
@@ -109,14 +121,18 @@ def _parts(numbers: dict[str, float]) -> dict[str, bool | None]:
 
     sgd, gd = numbers["sgd_step_time_slope_vs_data"], numbers["gd_step_time_slope_vs_data"]
     return {
-        "fewer steps with bigger batches": check(numbers["steps_ratio_small_to_large"],
-                                                  lambda r: r > 2),
-        "costlier steps with bigger batches": check(numbers["step_time_slope_vs_batch"],
-                                                     lambda s: s > 0.1),
-        "SGD step cost flat, GD's growing": None if not (np.isfinite(sgd) and np.isfinite(gd))
+        "fewer steps with bigger batches": check(
+            numbers["steps_ratio_small_to_large"], lambda r: r > 2
+        ),
+        "costlier steps with bigger batches": check(
+            numbers["step_time_slope_vs_batch"], lambda s: s > 0.1
+        ),
+        "SGD step cost flat, GD's growing": None
+        if not (np.isfinite(sgd) and np.isfinite(gd))
         else bool(sgd < 0.2 and gd > 0.5),
-        "too-big batches waste examples": check(numbers["examples_largest_over_min"],
-                                                lambda r: r > 2),
+        "too-big batches waste examples": check(
+            numbers["examples_largest_over_min"], lambda r: r > 2
+        ),
     }
 
 
@@ -124,13 +140,17 @@ def verdict(numbers: dict[str, float]) -> Verdict:
     parts = _parts(numbers)
     failed = [name for name, ok in parts.items() if ok is False]
     unknown = [name for name, ok in parts.items() if ok is None]
-    text = "; ".join(f"{name}: {'yes' if ok else 'no' if ok is False else 'not measured'}"
-                     for name, ok in parts.items())
-    text += (f" (steps ratio {numbers['steps_ratio_small_to_large']:.3g}, step-time slope "
-             f"{numbers['step_time_slope_vs_batch']:.2f}, SGD/GD slopes vs data "
-             f"{numbers['sgd_step_time_slope_vs_data']:.2f}/"
-             f"{numbers['gd_step_time_slope_vs_data']:.2f}, examples ratio "
-             f"{numbers['examples_largest_over_min']:.3g}); growing batches not measured")
+    text = "; ".join(
+        f"{name}: {'yes' if ok else 'no' if ok is False else 'not measured'}"
+        for name, ok in parts.items()
+    )
+    text += (
+        f" (steps ratio {numbers['steps_ratio_small_to_large']:.3g}, step-time slope "
+        f"{numbers['step_time_slope_vs_batch']:.2f}, SGD/GD slopes vs data "
+        f"{numbers['sgd_step_time_slope_vs_data']:.2f}/"
+        f"{numbers['gd_step_time_slope_vs_data']:.2f}, examples ratio "
+        f"{numbers['examples_largest_over_min']:.3g}); growing batches not measured"
+    )
     if not failed and not unknown:
         return Verdict(SUPPORTED, text)
     if len(failed) >= 2:
@@ -157,17 +177,31 @@ def plot(measurement: Measurement):
         ax = axes[1]
         ok = np.isfinite(a["examples"]) & (a["examples"] > 0)
         if ok.any():
-            ax.plot(b[ok], a["examples"][ok], "o-", color=plots.COLORS[1],
-                    label="examples to target")
+            ax.plot(
+                b[ok], a["examples"][ok], "o-", color=plots.COLORS[1], label="examples to target"
+            )
         ax.set(xlabel="batch size B (examples)", ylabel="examples processed", title="examples")
 
         ax = axes[2]
-        ax.plot(a["num_examples"], a["sgd_step_time"] * 1e3, "o-", color=plots.COLORS[2],
-                label="SGD, fixed small batch")
-        ax.plot(a["num_examples"], a["gd_step_time"] * 1e3, "s-", color=plots.COLORS[3],
-                label="GD, full batch")
-        ax.set(xlabel="training-set size (examples)", ylabel="time per step (ms)",
-               title="cost per step")
+        ax.plot(
+            a["num_examples"],
+            a["sgd_step_time"] * 1e3,
+            "o-",
+            color=plots.COLORS[2],
+            label="SGD, fixed small batch",
+        )
+        ax.plot(
+            a["num_examples"],
+            a["gd_step_time"] * 1e3,
+            "s-",
+            color=plots.COLORS[3],
+            label="GD, full batch",
+        )
+        ax.set(
+            xlabel="training-set size (examples)",
+            ylabel="time per step (ms)",
+            title="cost per step",
+        )
         for ax in axes:
             if ax.has_data():
                 ax.set(xscale="log", yscale="log")

@@ -19,7 +19,7 @@ from landscape.studies.claims import _common
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
 ID = "C14"
-TITLE = ("Randomness (shuffling, initialisation, dropout) makes training hard to debug.")
+TITLE = "Randomness (shuffling, initialisation, dropout) makes training hard to debug."
 RULE = (
     "Train the same configuration (minibatch shuffling, random init and dropout all on) twice "
     "with the same seed, and once per seed for several seeds. **Not supported** if the two "
@@ -45,9 +45,11 @@ class Config:
 PROFILES = {
     "quick": Config(),
     "full": Config(
-        task=_common.Task(num_samples=5000), num_seeds=32,
-        training=train.TrainConfig(optimizer="adam", learning_rate=1e-3, num_steps=3000,
-                                   batch_size=64, eval_every=100),
+        task=_common.Task(num_samples=5000),
+        num_seeds=32,
+        training=train.TrainConfig(
+            optimizer="adam", learning_rate=1e-3, num_steps=3000, batch_size=64, eval_every=100
+        ),
     ),
 }
 
@@ -59,8 +61,11 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         model, ds, config.training, seed=config.seed, num_seeds=config.num_seeds, progress=progress
     )
     first, second = run(), run()
-    leaves = zip(jax.tree_util.tree_leaves(first.result.params),
-                 jax.tree_util.tree_leaves(second.result.params), strict=True)
+    leaves = zip(
+        jax.tree_util.tree_leaves(first.result.params),
+        jax.tree_util.tree_leaves(second.result.params),
+        strict=True,
+    )
     max_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in leaves)
     curves = first.result.curves
     numbers = {
@@ -101,19 +106,44 @@ def plot(measurement: Measurement):
 
     a = measurement.arrays
     with plots.style():
-        fig, (ax_curve, ax_hist) = plt.subplots(1, 2, figsize=plots.figure_size(columns=2, aspect=0.35))
+        fig, (ax_curve, ax_hist) = plt.subplots(
+            1, 2, figsize=plots.figure_size(columns=2, aspect=0.35)
+        )
         for i, curve in enumerate(a["val_loss"]):
-            ax_curve.plot(a["step"], curve, color=plots.COLORS[0], alpha=0.5, lw=1,
-                          label="seeds (first run)" if i == 0 else None)
-            ax_curve.plot(a["step"], a["rerun_val_loss"][i], color=plots.COLORS[1], ls=":", lw=1.2,
-                          label="same seeds, second run" if i == 0 else None)
-        ax_curve.set(xlabel="training step", ylabel="validation loss (nats)",
-                     title="same seed: curves coincide")
+            ax_curve.plot(
+                a["step"],
+                curve,
+                color=plots.COLORS[0],
+                alpha=0.5,
+                lw=1,
+                label="seeds (first run)" if i == 0 else None,
+            )
+            ax_curve.plot(
+                a["step"],
+                a["rerun_val_loss"][i],
+                color=plots.COLORS[1],
+                ls=":",
+                lw=1.2,
+                label="same seeds, second run" if i == 0 else None,
+            )
+        ax_curve.set(
+            xlabel="training step",
+            ylabel="validation loss (nats)",
+            title="same seed: curves coincide",
+        )
         ax_curve.legend()
-        ax_hist.hist(a["final_val_loss"], bins=min(10, len(a["final_val_loss"])),
-                     color=plots.COLORS[0], alpha=0.8, label="one run per seed")
-        ax_hist.set(xlabel="final validation loss (nats)", ylabel="seeds (count)",
-                    title="different seeds: the spread")
+        ax_hist.hist(
+            a["final_val_loss"],
+            bins=min(10, len(a["final_val_loss"])),
+            color=plots.COLORS[0],
+            alpha=0.8,
+            label="one run per seed",
+        )
+        ax_hist.set(
+            xlabel="final validation loss (nats)",
+            ylabel="seeds (count)",
+            title="different seeds: the spread",
+        )
         ax_hist.yaxis.get_major_locator().set_params(integer=True)
         ax_hist.legend()
     return fig
