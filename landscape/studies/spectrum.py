@@ -240,9 +240,9 @@ def run(config: SpectrumConfig, run_dir: str | Path | None = None, *,
                                 eval_every=config.eval_every, record_params=True)
     trained = train.train(model, ds, tconfig, key=k_train, progress=progress)
     loss = objectives.make_loss(model.apply)
-    batch = data.Batch(jnp.asarray(ds.x_train), jnp.asarray(ds.y_train))
-    op = curvature.hessian_operator(loss, trained.init_params, batch)
     trajectory = jnp.asarray(trained.trajectory)
+    batch = data.Batch(jnp.asarray(ds.x_train, trajectory.dtype), jnp.asarray(ds.y_train))
+    op = curvature.hessian_operator(loss, trained.init_params, batch)
     spectra = {
         "init": _spectrum_at(trajectory[0], config, op, k_init_spec, progress),
         "trained": _spectrum_at(trajectory[-1], config, op, k_end_spec, progress),
@@ -448,7 +448,6 @@ def plot(result: SpectrumResult):
         axes[1].set_title("largest eigenvalues")
         plot_sharpness(axes[2], result)
         axes[2].set_title("sharpness along GD")
-        fig.tight_layout()
     return fig
 
 
