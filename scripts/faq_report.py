@@ -9,4 +9,4 @@ The same as the ``landscape-faq`` command:
 from landscape.studies.faq import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -112,3 +112,14 @@ def test_report_keeps_rows_of_other_claims(tmp_path):
 def test_coefficient_of_variation():
     assert _common.coefficient_of_variation([1.0, 1.0, 1.0]) == 0.0
     assert _common.coefficient_of_variation([1.0, 3.0]) == pytest.approx(np.std([1, 3], ddof=1) / 2)
+
+
+def test_command_line_exits_zero_and_rejects_unknown_claims(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(c14_determinism.PROFILES, "quick", TINY_C14)
+    status = faq.main(["--claims", "C14", "--run-dir", str(tmp_path / "r"), "--out",
+                       str(tmp_path / "f"), "--quiet"])
+    assert status == 0
+    assert "C14  not supported" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        faq.main(["--claims", "C99"])
+    assert exit_info.value.code == 2

@@ -285,7 +285,7 @@ def write_report(rows: Sequence[ClaimResult], path: str | Path, *, profile: str)
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> list[ClaimResult]:
+def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (``landscape-faq`` and ``scripts/faq_report.py``)."""
     parser = argparse.ArgumentParser(
         prog="landscape-faq",
@@ -322,8 +322,8 @@ def main(argv: Sequence[str] | None = None) -> list[ClaimResult]:
     for r in rows:
         print(f"{r.id:>4}  {r.verdict.label:<14} {r.title}")
     print(f"report: {Path(args.out) / 'REPORT.md'}  ({time.perf_counter() - start:.0f} s)")
-    return rows
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
