@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import data, models, objectives, plots, train
-from landscape.studies.claims import _common
+from landscape.studies.claims import _common, _starts
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
 ID = "C6"
@@ -116,7 +116,7 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     for a, activation in enumerate(ACTIVATIONS):
         for i, depth in enumerate(depths):
             model = _model(config, ds.in_dim, ds.out_dim, depth, activation)
-            params = jax.vmap(model.init)(seed_keys)
+            params = _starts.stacked_init(model, seed_keys)
             rms = np.asarray(layer_gradient_rms(model, params, batch))
             log_ratio[a, i] = np.log10(rms[:, 0]) - np.log10(rms[:, -1])
             if depth == deepest:
@@ -130,6 +130,7 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     for activation in ACTIVATIONS:
         model = _model(config, ds.in_dim, ds.out_dim, deepest, activation)
         result = train.train_seeds(model, ds, config.training, keys=run_keys,
+                                   init_params=_starts.stacked_init(model, run_keys),
                                    learning_rates=np.repeat(lrs, S), progress=progress)
         loss = np.asarray(result.curves.train_loss, dtype=float).reshape(num_lr, S, -1)
         bad = np.asarray(result.diverged).reshape(num_lr, S) | ~np.isfinite(loss[:, :, -1])
@@ -214,7 +215,7 @@ def plot(measurement: Measurement):
                              label=activation if s == 0 else None)
         ax_ratio.axhline(0.0, color="black", lw=0.6, ls=":")
         ax_ratio.set(xlabel="hidden layers (depth)",
-                     ylabel="log10(first / output layer RMS grad)",
+                     ylabel="log10 RMS grad, first / output",
                      title="gradient ratio at initialisation")
         ax_ratio.legend()
         ax_layers.set(xlabel="weight matrix (1 = input side)", ylabel="RMS gradient entry",

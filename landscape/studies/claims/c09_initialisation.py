@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import models, plots, train
-from landscape.studies.claims import _common
+from landscape.studies.claims import _common, _starts
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
 ID = "C9"
@@ -137,15 +137,14 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     _check(config)
     ds = config.task.load()
     inits, S = tuple(config.inits), config.num_seeds
-    key = jax.random.key(config.seed)
-    init_keys = jax.random.split(jax.random.fold_in(key, 0), S)
-    seed_keys = jax.random.split(jax.random.fold_in(key, 1), S)
+    seed_keys = jax.random.split(jax.random.key(config.seed), S)
     plain = {
         name: models.mlp(ds.in_dim, config.hidden, ds.out_dim, activation=config.activation,
                          init=name)
         for name in inits
     }
-    starts = [jax.vmap(plain[name].init)(init_keys) for name in inits]
+    # seed s draws its initialisation and minibatch order from the same key for every init
+    starts = [_starts.stacked_init(plain[name], seed_keys) for name in inits]
     init_params = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *starts)
     model = plain[inits[0]]  # every member has the same apply; only init differs
     run_keys = jnp.concatenate([seed_keys] * len(inits))

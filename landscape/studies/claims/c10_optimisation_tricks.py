@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import curvature, data, models, objectives, plots, train
-from landscape.studies.claims import _common
+from landscape.studies.claims import _common, _starts
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
 ID = "C10"
@@ -218,7 +218,9 @@ def _standardise(config: Config, raw: data.Dataset, key, progress):
     out = {}
     for name, ds in (("raw", raw), ("std", std)):
         eig = hessian_eigenvalues(model, ds, key=key)
-        result = train.train_seeds(model, ds, gd, keys=jax.random.split(key, S),
+        keys = jax.random.split(key, S)
+        result = train.train_seeds(model, ds, gd, keys=keys,
+                                   init_params=_starts.stacked_init(model, keys),
                                    learning_rates=np.full(S, 1.0 / eig[-1]), progress=progress)
         loss = np.asarray(result.curves.train_loss, dtype=np.float64)
         best = least_squares_minimum(ds)
@@ -253,11 +255,12 @@ def _decay(config: Config, key, progress):
     rates = np.asarray(config.schedule_rates, dtype=float)
     S, L = config.num_seeds, len(rates)
     keys = _grid_keys(key, num_rates=L, num_seeds=S)
+    starts = _starts.stacked_init(model, keys)
     final, curves, chosen = {}, {}, {}
     for schedule in ("constant", "cosine"):
         cfg = config.schedule_training.replace(schedule=schedule)
         result = train.train_seeds(model, ds, cfg, keys=keys, learning_rates=np.repeat(rates, S),
-                                   progress=progress)
+                                   init_params=starts, progress=progress)
         loss = np.asarray(result.curves.train_loss, dtype=float).reshape(L, S, -1)
         bad = np.asarray(result.diverged).reshape(L, S) | ~np.isfinite(loss[:, :, -1])
         best = best_rate(loss[:, :, -1], bad)
@@ -289,13 +292,14 @@ def _momentum(config: Config, key, progress):
     rates = np.asarray(config.plateau_rates, dtype=float)
     S, L = config.num_seeds, len(rates)
     keys = _grid_keys(key, num_rates=L, num_seeds=S)
+    starts = _starts.stacked_init(model, keys)
     steps, curves, chosen = {}, {}, {}
     for optimizer in ("sgd", "momentum"):
         cfg = train.TrainConfig(optimizer=optimizer, learning_rate=1.0, momentum=config.momentum,
                                 num_steps=config.plateau_steps,
                                 eval_every=config.plateau_eval_every, loss="mse")
         result = train.train_seeds(model, ds, cfg, keys=keys, learning_rates=np.repeat(rates, S),
-                                   progress=progress)
+                                   init_params=starts, progress=progress)
         loss = np.asarray(result.curves.train_loss, dtype=float)
         target = config.plateau_fraction * loss[:, 0]
         escape = first_step_below(loss, cfg.eval_steps, target).reshape(L, S)
@@ -330,7 +334,9 @@ def _adam(config: Config, raw: data.Dataset, lambda_max: float, key, progress):
     for optimizer, rates in grids.items():
         L = len(rates)
         cfg = config.adam_training.replace(optimizer=optimizer)
-        result = train.train_seeds(model, raw, cfg, keys=_grid_keys(key, num_rates=L, num_seeds=S),
+        keys = _grid_keys(key, num_rates=L, num_seeds=S)
+        result = train.train_seeds(model, raw, cfg, keys=keys,
+                                   init_params=_starts.stacked_init(model, keys),
                                    learning_rates=np.repeat(rates, S), progress=progress)
         loss = np.asarray(result.curves.train_loss, dtype=np.float64)
         excess = np.maximum((loss - best_loss) / (loss[:, :1] - best_loss), 1e-12)

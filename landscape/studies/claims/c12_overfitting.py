@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from landscape import models, plots, train
-from landscape.studies.claims import _common
+from landscape.studies.claims import _common, _starts
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
 ID = "C12"
@@ -91,8 +91,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
                     config.training),
     }
     curves = {}
+    init = _starts.stacked_init(base, keys)  # dropout does not change the parameters
     for name, (model, cfg) in runs.items():
-        init = jax.vmap(base.init)(jax.vmap(lambda k: jax.random.split(k, 3)[0])(keys))
         result = train.train_seeds(model, ds, cfg, keys=keys, init_params=init, progress=progress)
         curves[name] = (np.asarray(result.curves.train_loss, dtype=float),
                         np.asarray(result.curves.val_loss, dtype=float),
