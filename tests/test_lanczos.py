@@ -164,8 +164,9 @@ def _mlp_problem(dtype=jnp.float64, num=40):
 
 @functools.cache
 def _mlp_dense():
-    loss, params, batch, op = _mlp_problem()
-    return np.asarray(curvature.dense_hessian(loss, params, batch))
+    """The dense Hessian column by column from HVPs (checked against jax.hessian in
+    test_curvature.py; five times cheaper to compile)."""
+    return np.asarray(_mlp_problem()[3].dense())
 
 
 def test_small_mlp_matches_dense_eigh(key):
@@ -493,11 +494,11 @@ def test_lambda_max_spread_over_subsamples(key):
     spread = lanczos.lambda_max_spread(loss, params, batch, key=key, num_subsamples=4,
                                        subsample_size=10, num_iters=40, tol=1e-10)
     assert spread.values.shape == (4,) and spread.indices.shape == (4, 10)
-    hessian = jax.jit(lambda x, y: curvature.dense_hessian(loss, params, data.Batch(x, y)))
     for i in range(4):
         pick = np.asarray(spread.indices[i])
         assert len(set(pick.tolist())) == 10  # drawn without replacement
-        exact = np.linalg.eigvalsh(np.asarray(hessian(batch.x[pick], batch.y[pick])))[-1]
+        sub = curvature.hessian_operator(loss, params, data.Batch(batch.x[pick], batch.y[pick]))
+        exact = np.linalg.eigvalsh(np.asarray(sub.dense()))[-1]
         assert abs(float(spread.values[i]) - exact) < 1e-8 * abs(exact)
     assert float(spread.ratio) == pytest.approx(float(spread.max / spread.min))
     assert float(spread.std) == pytest.approx(float(np.std(np.asarray(spread.values), ddof=1)))
@@ -505,4 +506,3 @@ def test_lambda_max_spread_over_subsamples(key):
     with pytest.raises(ValueError, match="subsample_size"):
         lanczos.lambda_max_spread(loss, params, batch, key=key, num_subsamples=2,
                                   subsample_size=41)
-
