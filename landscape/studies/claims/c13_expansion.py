@@ -80,10 +80,10 @@ class Config:
 PROFILES = {
     "quick": Config(),
     "full": Config(
-        task=_common.Task(num_samples=5000, standardize=True), expansions=(1, 2, 3, 4, 6, 8, 16),
-        num_seeds=10, target_loss=0.5, hessian_examples=3500, lanczos_iters=50, num_points=25,
+        task=_common.Task(num_samples=5000, standardize=True), expansions=(1, 2, 3, 4, 6, 8),
+        num_seeds=8, target_loss=0.5, hessian_examples=3500, lanczos_iters=50, num_points=25,
         training=train.TrainConfig(optimizer="adam", learning_rate=3e-3, num_steps=6000,
-                                   batch_size=64, eval_every=50),
+                                   batch_size=64, eval_every=100),
     ),
 }
 
@@ -144,6 +144,10 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     runs = [m for m in members for _ in range(S)]
     cfg = config.training.replace(record_params=True)
     _family.check_training(cfg)
+    # the trajectories of every run are kept (the matched-loss points): refuse what will not fit
+    shapes = jax.eval_shape(fam.model.init, keys[0])
+    size = sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(shapes))
+    curvature.check_memory(2 * M * S * cfg.num_evals, size, jnp.result_type(float))
     result = train.train_seeds(fam.model, ds, cfg, keys=keys,
                                init_params=_family.init_runs(fam, runs, keys=keys),
                                progress=progress)
