@@ -154,6 +154,9 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         **{f"relu_log10_ratio_depth{d}": float(mean_ratio[1, i]) for i, d in enumerate(depths)},
         "num_seeds": float(S),
     }
+    # the report prints numbers as JSON: an infinite value (a rate at which every run failed)
+    # is stored as NaN, which the verdict treats as not measured
+    numbers = {k: v if np.isfinite(v) else float("nan") for k, v in numbers.items()}
     arrays = {
         "depths": np.asarray(depths),
         "log_ratio": log_ratio,  # (activation, depth, seed)

@@ -394,6 +394,9 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         **numbers_a, **numbers_b, **numbers_c, **numbers_d,
         "num_seeds": float(config.num_seeds),
     }
+    # the report prints numbers as JSON: an infinite value (a rate at which every run failed)
+    # is stored as NaN, which the verdict treats as not measured
+    numbers = {k: v if np.isfinite(v) else float("nan") for k, v in numbers.items()}
     arrays = {**arrays_a, **arrays_b, **arrays_c, **arrays_d}
     t = config.schedule_training
     settings = (
