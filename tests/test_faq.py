@@ -123,3 +123,12 @@ def test_command_line_exits_zero_and_rejects_unknown_claims(tmp_path, monkeypatc
     with pytest.raises(SystemExit) as exit_info:
         faq.main(["--claims", "C99"])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(3.0, "3"), (0.1234, "0.123"), (1e-5, "1.00e-05"), (float("inf"), "inf"),
+     (float("nan"), "nan"), (-float("inf"), "-inf")],
+)
+def test_format_number(value, text):
+    assert faq._format_number(value) == text

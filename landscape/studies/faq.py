@@ -222,8 +222,8 @@ def _merge_previous(done: list[ClaimResult], figure_dir: Path) -> list[ClaimResu
 
 
 def _format_number(value: float) -> str:
-    if value != value:
-        return "nan"
+    if not np.isfinite(value):
+        return str(value)  # nan, inf, -inf
     if value == int(value) and abs(value) < 1e6:
         return str(int(value))
     if abs(value) >= 1e4 or abs(value) < 1e-3:
