@@ -30,6 +30,7 @@ __all__ = [
     "get_batch",
     "load",
     "mnist1d",
+    "prepare",
     "spirals",
     "split",
     "standardize",
@@ -173,6 +174,9 @@ def standardize(dataset: Dataset, *, eps: float = 1e-8) -> Dataset:
     return dataset.replace(
         **{f"x_{p}": (getattr(dataset, f"x_{p}") - mean) / std for p in ("train", "val", "test")}
     )
+
+
+_standardize = standardize  # reachable inside prepare(), whose flag has the same name
 
 
 @functools.lru_cache(maxsize=8)
@@ -349,6 +353,19 @@ def load(name: str, **kwargs) -> Dataset:
     if name not in ("mnist1d", "digits") and "seed" not in kwargs:
         kwargs["seed"] = 0
     return loader(**kwargs)
+
+
+def prepare(
+    name: str, *, num_samples: int | None = None, standardize: bool = False, dtype=None
+) -> Dataset:
+    """:func:`load` a data set, optionally :func:`standardize` it, and cast it to ``dtype``
+    (default: JAX's default float type, float32 or float64 under x64): the data set a
+    study config names."""
+    kwargs = {} if num_samples is None else {"num_samples": num_samples}
+    ds = load(name, **kwargs)
+    if standardize:
+        ds = _standardize(ds)
+    return ds.astype(dtype or jnp.result_type(float))
 
 
 def batch_indices(key: jax.Array, step, *, num_examples: int, batch_size: int) -> jax.Array:

@@ -86,3 +86,11 @@ def test_get_batch(key):
     batch = data.Batch(jnp.arange(10.0)[:, None], jnp.arange(10))
     sub = data.get_batch(batch, jnp.array([3, 1]))
     np.testing.assert_array_equal(sub.y, [3, 1])
+
+
+def test_prepare_loads_standardizes_and_casts():
+    ds = data.prepare("gaussian_mixture", num_samples=400, standardize=True, dtype=np.float64)
+    assert ds.x_train.dtype == np.float64 and len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 400
+    np.testing.assert_allclose(ds.x_train.mean(0), 0, atol=1e-6)  # standardised in float32
+    raw = data.prepare("gaussian_mixture", num_samples=400, dtype=np.float64)
+    assert abs(raw.x_train.mean()) > 1e-3

@@ -445,11 +445,9 @@ class BatchSizeResult(NamedTuple):
 
 def make_dataset(config: BatchSizeConfig) -> data.Dataset:
     """The data set of ``config``, standardised if asked, in JAX's default float dtype."""
-    kwargs = {} if config.num_samples is None else {"num_samples": config.num_samples}
-    ds = data.load(config.dataset, **kwargs)
-    if config.standardize:
-        ds = data.standardize(ds)
-    return ds.astype(jnp.result_type(float))
+    return data.prepare(
+        config.dataset, num_samples=config.num_samples, standardize=config.standardize
+    )
 
 
 def make_model(config: BatchSizeConfig, dataset: data.Dataset) -> models.Model:

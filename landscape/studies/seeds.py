@@ -302,11 +302,9 @@ class SeedResult(NamedTuple):
 
 def make_dataset(config: SeedConfig) -> data.Dataset:
     """The data set of ``config``, standardised if asked, in JAX's default float dtype."""
-    kwargs = {} if config.num_samples is None else {"num_samples": config.num_samples}
-    ds = data.load(config.dataset, **kwargs)
-    if config.standardize:
-        ds = data.standardize(ds)
-    return ds.astype(jnp.result_type(float))
+    return data.prepare(
+        config.dataset, num_samples=config.num_samples, standardize=config.standardize
+    )
 
 
 def make_model(config: SeedConfig, dataset: data.Dataset) -> models.Model:
