@@ -90,7 +90,8 @@ def test_get_batch(key):
 
 def test_prepare_loads_standardizes_and_casts():
     ds = data.prepare("gaussian_mixture", num_samples=400, standardize=True, dtype=np.float64)
-    assert ds.x_train.dtype == np.float64 and len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 400
+    assert ds.x_train.dtype == np.float64
+    assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 400
     np.testing.assert_allclose(ds.x_train.mean(0), 0, atol=1e-6)  # standardised in float32
     raw = data.prepare("gaussian_mixture", num_samples=400, dtype=np.float64)
     assert abs(raw.x_train.mean()) > 1e-3
