@@ -4,6 +4,7 @@ and training many seeds of one configuration to final metrics."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import jax
@@ -49,6 +50,13 @@ class Final(NamedTuple):
     result: train.TrainResult
 
 
+@functools.lru_cache(maxsize=32)
+def _seed_metrics(apply, loss: str):
+    """Jitted metrics of seed-stacked parameters, one compiled function per model and loss
+    (a second call with the same model reuses the compilation)."""
+    return jax.jit(jax.vmap(objectives.make_metrics(apply, loss=loss), in_axes=(0, None)))
+
+
 def train_and_evaluate(
     model: models.Model,
     ds: data.Dataset,
@@ -64,9 +72,7 @@ def train_and_evaluate(
     result = train.train_seeds(
         model, ds, config, keys=keys, init_params=init_params, progress=progress
     )
-    metrics = jax.jit(
-        jax.vmap(objectives.make_metrics(model.apply, loss=config.loss), in_axes=(0, None))
-    )
+    metrics = _seed_metrics(model.apply, config.loss)
     out = {}
     for split in ("train", "val", "test"):
         batch = getattr(ds, split)
