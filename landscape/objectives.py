@@ -61,7 +61,7 @@ LOSSES: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
 }
 
 
-def _get_loss(name: str):
+def get_loss(name: str):
     try:
         return LOSSES[name]
     except KeyError:
@@ -91,7 +91,7 @@ def make_loss(
     >>> float(loss_fn(model.init(jax.random.key(0)), batch)) > 0
     True
     """
-    base = _get_loss(loss)
+    base = get_loss(loss)
     if l2 < 0:
         raise ValueError(f"l2: must be non-negative, got {l2}")
 
@@ -107,7 +107,7 @@ def make_loss(
 def make_metrics(apply: Callable[..., jax.Array], *, loss: str = "cross_entropy"):
     """``metrics(params, batch) -> {"loss": ..., "accuracy": ...}`` (accuracy only for
     classification), without any penalty: what a report calls the loss."""
-    base = _get_loss(loss)
+    base = get_loss(loss)
 
     def metrics(params, batch: Batch):
         out = apply(params, batch.x)

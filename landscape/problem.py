@@ -1,0 +1,497 @@
+"""A :class:`Problem`: what a study needs to know about a task, and nothing else.
+
+A study trains, measures curvature and draws slices of *some* network on *some*
+data. The :class:`Problem` is that network and data in one normal form, whatever
+framework the network was written in:
+
+- ``init(key) -> params``: the parameters, the only thing ever differentiated;
+- ``init_state(key) -> state`` (optional): model state kept apart from the
+  parameters and never differentiated (BatchNorm running statistics);
+- ``apply(params, state, x, *, train, key) -> (outputs, new_state)``: the forward
+  map. ``train=False`` is evaluation mode (running statistics, no dropout) and
+  must not need a key; ``train=True`` uses batch statistics and returns the
+  updated state, and applies dropout when given a ``key``;
+- ``data``: the :class:`~landscape.data.Dataset` splits;
+- ``loss``: a name from :data:`landscape.objectives.LOSSES` or a callable
+  ``loss(outputs, targets) -> scalar`` that is a *mean* over the batch;
+- ``layout`` (optional): which leaves are weights and which axis indexes the
+  output units (filter normalisation, weight matching).
+
+Users rarely build a Problem by hand: :func:`from_functions` wraps a plain
+``(init, apply)`` pair, :func:`from_model` a built-in :class:`~landscape.models.Model`,
+and the adapters in :mod:`landscape.adapters` wrap Flax Linen, Flax NNX and
+Equinox models. Every study then takes the Problem:
+``run(problem, config, run_dir)``.
+
+Curvature (Hessians, slices, noise scales) is measured on the *deterministic*
+loss :meth:`Problem.loss_fn`: dropout off, and model state in evaluation mode
+(running statistics) unless ``curvature_mode="batch_stats"``, which normalises
+with the statistics of the batch the loss sees (the network training sees).
+Training uses :meth:`Problem.train_loss`: batch statistics, dropout on with an
+explicit key, and the updated state returned.
+
+Examples
+--------
+>>> import jax, jax.numpy as jnp
+>>> from landscape import data, problem
+>>> ds = data.gaussian_mixture(num_samples=60, seed=0)
+>>> def init(key):
+...     return {"w": 0.1 * jax.random.normal(key, (ds.in_dim, ds.out_dim))}
+>>> def apply(params, x):
+...     return x @ params["w"]
+>>> prob = problem.from_functions(init, apply, ds, name="linear")
+>>> params = prob.init(jax.random.key(0))
+>>> loss = prob.loss_fn()                  # loss(params, batch), deterministic
+>>> bool(loss(params, ds.train) > 0)
+True
+>>> prob.num_params(params)
+40
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from landscape import objectives
+from landscape.data import Batch, Dataset
+
+PyTree = Any
+Array = jax.Array
+
+__all__ = [
+    "CURVATURE_MODES",
+    "DenseLayer",
+    "Layout",
+    "Problem",
+    "check_layout",
+    "dense_layers",
+    "dense_list_layout",
+    "from_functions",
+    "from_model",
+    "leaf_paths",
+    "load",
+    "weight_axes",
+    "with_dense_layers",
+]
+
+CURVATURE_MODES = ("eval", "batch_stats")
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+def leaf_paths(tree: PyTree) -> list[str]:
+    """The path of every leaf of ``tree`` as :func:`jax.tree_util.keystr` writes it
+    (``"[0]['w']"``, ``".layers[1].weight"``): the names a :class:`Layout` uses."""
+    return [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+class DenseLayer(NamedTuple):
+    """One dense layer of a chain, for weight matching.
+
+    Attributes
+    ----------
+    weight : str
+        Path of the 2-D weight leaf (:func:`leaf_paths`).
+    bias : str or None
+        Path of the bias leaf, if the layer has one.
+    out_axis : int
+        The axis of the weight that indexes output units, counted from the end
+        so that leading batch axes (seeds) do not change it: ``-1`` for a
+        ``(fan_in, fan_out)`` weight (Flax, the built-in models), ``-2`` for
+        ``(fan_out, fan_in)`` (Equinox, PyTorch).
+    """
+
+    weight: str
+    bias: str | None
+    out_axis: int
+
+
+class Layout(NamedTuple):
+    """The structure of a parameter pytree that some parts of a study need.
+
+    Attributes
+    ----------
+    weights : mapping of path -> output axis
+        Every weight leaf (dense kernels, convolution kernels), with the axis
+        that indexes its output units or channels, counted from the end (``-1``
+        for Flax and the built-in models, ``-2`` for an Equinox ``Linear``,
+        ``-3`` for a 1-D Equinox ``Conv`` of shape ``(out, in, k)`` ...). Filter
+        normalisation (Li et al. 2018) rescales one filter per output unit of
+        these leaves; every other leaf is treated as a bias.
+    dense_chain : tuple of DenseLayer, or None
+        The layers of a fully connected network in forward order, where the
+        outputs of layer ``k`` are the inputs of layer ``k + 1`` through an
+        elementwise activation: what weight matching permutes. ``None`` when
+        the network is not such a chain (a CNN, a network with BatchNorm
+        between layers); weight matching is then skipped with that reason.
+    """
+
+    weights: Mapping[str, int]
+    dense_chain: tuple[DenseLayer, ...] | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "weights": dict(self.weights),
+            "dense_chain": None
+            if self.dense_chain is None
+            else [layer._asdict() for layer in self.dense_chain],
+        }
+
+
+def dense_list_layout(params: PyTree) -> Layout:
+    """The layout of the built-in models' parameters: a list of layers whose ``"w"`` has
+    its output units on the last axis; a dense chain when every ``"w"`` is 2-D."""
+    if not isinstance(params, (list, tuple)):
+        raise ValueError(
+            f"params: expected a list of layers {{'w': ..., 'b': ...}}, got {type(params).__name__}"
+        )
+    weights, chain = {}, []
+    for i, layer in enumerate(params):
+        if not isinstance(layer, Mapping) or "w" not in layer:
+            raise ValueError(f"params: layer {i} has no 'w'")
+        weights[f"[{i}]['w']"] = -1
+        chain.append(DenseLayer(f"[{i}]['w']", f"[{i}]['b']" if "b" in layer else None, -1))
+    dense = all(jnp.ndim(layer["w"]) == 2 for layer in params)
+    return Layout(weights, tuple(chain) if dense else None)
+
+
+def _leaves_by_path(tree: PyTree) -> dict[str, Array]:
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {jax.tree_util.keystr(p): leaf for p, leaf in flat}
+
+
+def check_layout(layout: Layout, params: PyTree, *, batch_dims: int = 0) -> None:
+    """Check that every path of ``layout`` names a leaf of ``params`` with the axes it
+    claims (``batch_dims`` leading axes, e.g. seeds, allowed)."""
+    leaves = _leaves_by_path(params)
+    for path, axis in layout.weights.items():
+        if path not in leaves:
+            raise ValueError(f"layout: weight {path!r} is not a leaf of params "
+                             f"(leaves: {sorted(leaves)[:6]}...)")
+        if not -jnp.ndim(leaves[path]) + batch_dims <= axis < 0:
+            raise ValueError(f"layout: output axis {axis} of weight {path!r} does not fit its "
+                             f"shape {jnp.shape(leaves[path])} (count axes from the end: -1, -2, ...)")
+    for i, layer in enumerate(layout.dense_chain or ()):
+        for path in (layer.weight, layer.bias):
+            if path is not None and path not in leaves:
+                raise ValueError(f"layout: dense_chain[{i}] names {path!r}, not a leaf of params")
+        if jnp.ndim(leaves[layer.weight]) != 2 + batch_dims or layer.out_axis not in (-1, -2):
+            raise ValueError(f"layout: dense_chain[{i}] weight {layer.weight!r} must be 2-D with "
+                             f"out_axis -1 or -2, got shape {jnp.shape(leaves[layer.weight])}")
+
+
+def dense_layers(params: PyTree, layout: Layout) -> list[dict[str, Array]]:
+    """The dense chain of ``params`` in the canonical form of :mod:`landscape.alignment`:
+    a list of ``{"w": (..., fan_in, fan_out), "b": (..., fan_out)}``."""
+    if layout.dense_chain is None:
+        raise ValueError("layout: the problem declares no dense chain")
+    leaves = _leaves_by_path(params)
+    layers = []
+    for layer in layout.dense_chain:
+        w = leaves[layer.weight]
+        entry = {"w": w if layer.out_axis == -1 else jnp.swapaxes(w, -1, -2)}
+        if layer.bias is not None:
+            entry["b"] = leaves[layer.bias]
+        layers.append(entry)
+    return layers
+
+
+def with_dense_layers(params: PyTree, layout: Layout, layers: Sequence[Mapping]) -> PyTree:
+    """``params`` with its dense chain replaced by ``layers`` (the inverse of
+    :func:`dense_layers`); every other leaf is kept."""
+    if layout.dense_chain is None:
+        raise ValueError("layout: the problem declares no dense chain")
+    new = {}
+    for layer, entry in zip(layout.dense_chain, layers, strict=True):
+        w = entry["w"]
+        new[layer.weight] = w if layer.out_axis == -1 else jnp.swapaxes(w, -1, -2)
+        if layer.bias is not None:
+            new[layer.bias] = entry["b"]
+    flat, treedef = jax.tree_util.tree_flatten_with_path(params)
+    leaves = [new.get(jax.tree_util.keystr(p), leaf) for p, leaf in flat]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def weight_axes(params: PyTree, layout: Layout) -> list[int | None]:
+    """For each leaf of ``params`` in :func:`jax.tree_util.tree_leaves` order, its output
+    axis when it is a weight and ``None`` otherwise (a bias, a norm scale): what filter
+    normalisation reads."""
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    return [layout.weights.get(jax.tree_util.keystr(p)) for p, _ in flat]
+
+
+# ----------------------------------------------------------------------------- problem
+
+
+def _no_state(key):
+    del key
+    return None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Problem:
+    """A network, its data and its loss, in the normal form every study takes.
+
+    Attributes
+    ----------
+    init : callable
+        ``init(key) -> params``: a pytree of floating-point arrays, the only thing
+        differentiated.
+    apply : callable
+        ``apply(params, state, x, *, train, key) -> (outputs, new_state)``.
+        ``train=False``: evaluation mode (running statistics, no dropout;
+        ``key`` is ``None``). ``train=True``: batch statistics (``new_state``
+        holds the updated running statistics) and dropout when ``key`` is given.
+    data : Dataset
+        Train / validation / test splits.
+    loss : str or callable
+        A name in :data:`landscape.objectives.LOSSES`, or ``loss(outputs,
+        targets) -> scalar``, the mean over the batch (the data-set Hessian is
+        a weighted mean of chunk Hessians, which a sum would break).
+    name : str
+        Recorded in every run directory.
+    init_state : callable, optional
+        ``init_state(key) -> state``; ``None`` for a stateless network.
+    layout : Layout, optional
+        Weight leaves and dense chain (see :class:`Layout`); without it, filter
+        normalisation and weight matching are skipped with a stated reason.
+    curvature_mode : {"eval", "batch_stats"}
+        Which state the deterministic loss (curvature, slices, noise scales)
+        uses: the running statistics (``"eval"``, the default) or the
+        statistics of the batch it is given (``"batch_stats"``). Only matters
+        for networks with state.
+    source : str, optional
+        ``"package.module:function"`` for a problem loaded by :func:`load`.
+    info : mapping
+        Anything else to record (framework, versions, options).
+    """
+
+    init: Callable[[Array], PyTree]
+    apply: Callable[..., tuple[Array, PyTree]]
+    data: Dataset
+    loss: str | Callable[[Array, Array], Array] = "cross_entropy"
+    name: str = "problem"
+    init_state: Callable[[Array], PyTree] | None = None
+    layout: Layout | None = None
+    curvature_mode: str = "eval"
+    source: str | None = None
+    info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if not callable(self.init):
+            raise ValueError(f"init: expected a function init(key) -> params, got {self.init!r}")
+        if not callable(self.apply):
+            raise ValueError(
+                "apply: expected a function apply(params, state, x, *, train, key) -> "
+                f"(outputs, new_state), got {self.apply!r}"
+            )
+        if not isinstance(self.data, Dataset):
+            raise ValueError(
+                f"data: expected a landscape.data.Dataset, got {type(self.data).__name__}; "
+                "build one with landscape.data.split(x, y, ...) or Dataset(...)"
+            )
+        if isinstance(self.loss, str):
+            objectives.get_loss(self.loss)  # raises, naming the field
+        elif not callable(self.loss):
+            raise ValueError(f"loss: expected a loss name or loss(outputs, targets), got "
+                             f"{self.loss!r}")
+        if self.curvature_mode not in CURVATURE_MODES:
+            raise ValueError(
+                f"curvature_mode: unknown mode {self.curvature_mode!r}; choose one of "
+                f"{CURVATURE_MODES}"
+            )
+        if self.layout is not None and not isinstance(self.layout, Layout):
+            raise ValueError(
+                f"layout: expected a landscape.problem.Layout, got {type(self.layout).__name__}"
+            )
+
+    # -- the pieces studies use --------------------------------------------------------
+
+    def replace(self, **changes) -> Problem:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def has_state(self) -> bool:
+        return self.init_state is not None
+
+    @property
+    def loss_name(self) -> str:
+        """The loss's name, or ``"custom"`` for a user callable."""
+        return self.loss if isinstance(self.loss, str) else "custom"
+
+    @property
+    def is_classification(self) -> bool:
+        return self.data.num_classes is not None
+
+    def init_all(self, key: Array) -> tuple[PyTree, PyTree]:
+        """``(params, state)`` from one key (state ``None`` for a stateless network)."""
+        return self.init(key), (self.init_state or _no_state)(key)
+
+    def _base_loss(self):
+        return objectives.get_loss(self.loss) if isinstance(self.loss, str) else self.loss
+
+    def outputs_fn(self, state: PyTree = None, *, mode: str | None = None) -> Callable:
+        """``outputs(params, x)``: the deterministic forward map (dropout off), with
+        ``state`` in ``mode`` (default :attr:`curvature_mode`)."""
+        mode = self.curvature_mode if mode is None else mode
+        if mode not in CURVATURE_MODES:
+            raise ValueError(f"mode: unknown mode {mode!r}; choose one of {CURVATURE_MODES}")
+        self._check_state(state)
+        apply = self.apply
+        train = mode == "batch_stats"
+
+        def outputs(params, x):
+            return apply(params, state, x, train=train, key=None)[0]
+
+        return outputs
+
+    def loss_fn(self, state: PyTree = None, *, mode: str | None = None, l2: float = 0.0):
+        """``loss(params, batch)``: the deterministic mean loss (dropout off, ``state`` in
+        ``mode``), what curvature, slices and noise scales differentiate."""
+        outputs = self.outputs_fn(state, mode=mode)
+        base = self._base_loss()
+
+        def loss(params, batch: Batch):
+            value = base(outputs(params, batch.x), batch.y)
+            if l2:
+                value = value + l2 * objectives.l2_penalty(params)
+            return value
+
+        return loss
+
+    def metrics_fn(self, state: PyTree = None) -> Callable:
+        """``metrics(params, batch) -> {"loss", "accuracy"?}`` in evaluation mode, without
+        any penalty (accuracy only for classification)."""
+        outputs = self.outputs_fn(state, mode="eval")
+        base, classification = self._base_loss(), self.is_classification
+
+        def metrics(params, batch: Batch):
+            out = outputs(params, batch.x)
+            result = {"loss": base(out, batch.y)}
+            if classification:
+                result["accuracy"] = objectives.accuracy(out, batch.y)
+            return result
+
+        return metrics
+
+    def train_loss(self, params: PyTree, state: PyTree, batch: Batch, key: Array | None,
+                   *, l2: float = 0.0) -> tuple[Array, PyTree]:
+        """``(loss, new_state)`` of one training step: batch statistics, dropout with
+        ``key`` (``None``: no dropout). Differentiate with ``has_aux=True``."""
+        out, new_state = self.apply(params, state, batch.x, train=True, key=key)
+        value = self._base_loss()(out, batch.y)
+        if l2:
+            value = value + l2 * objectives.l2_penalty(params)
+        return value, new_state
+
+    def num_params(self, params: PyTree) -> int:
+        """Number of parameters (model state excluded)."""
+        return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))
+
+    def _check_state(self, state):
+        if self.has_state and state is None:
+            raise ValueError(
+                f"state: problem {self.name!r} has model state (e.g. BatchNorm statistics); "
+                "pass the state that goes with the parameters (problem.init_all(key) or the "
+                "state training returned)"
+            )
+
+    def describe(self) -> dict[str, Any]:
+        """What a run directory records about the problem."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "loss": self.loss_name,
+            "data": self.data.name,
+            "num_train": int(self.data.num_train),
+            "has_state": self.has_state,
+            "curvature_mode": self.curvature_mode,
+            "layout": None if self.layout is None else self.layout.describe(),
+            **dict(self.info),
+        }
+
+
+# ----------------------------------------------------------------------------- builders
+
+
+def _accepts_key(fn: Callable) -> bool:
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "key" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+
+
+def from_functions(
+    init: Callable[[Array], PyTree],
+    apply: Callable[..., Array],
+    data: Dataset,
+    *,
+    loss: str | Callable = "cross_entropy",
+    name: str = "model",
+    layout: Layout | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> Problem:
+    """A Problem from a plain ``(init, apply)`` pair (stax's shape).
+
+    ``apply(params, x)`` or ``apply(params, x, *, key=None)``: with a ``key``
+    parameter, training passes a fresh key every step (dropout) and evaluation
+    passes ``None``.
+    """
+    takes_key = _accepts_key(apply)
+
+    def apply_fn(params, state, x, *, train, key):
+        if takes_key:
+            return apply(params, x, key=key if train else None), state
+        return apply(params, x), state
+
+    return Problem(init=init, apply=apply_fn, data=data, loss=loss, name=name, layout=layout,
+                   info={"framework": "jax", **dict(info or {})})
+
+
+def from_model(model, data: Dataset, *, loss: str = "cross_entropy") -> Problem:
+    """A Problem from a built-in :class:`~landscape.models.Model` (its layout included)."""
+    layout = dense_list_layout(jax.eval_shape(model.init, jax.random.key(0)))
+    return from_functions(model.init, model.apply, data, loss=loss, name=model.name,
+                          layout=layout, info={"framework": "landscape"})
+
+
+def load(spec: str, **kwargs) -> Problem:
+    """The Problem returned by ``package.module:function`` (called with ``kwargs``).
+
+    The import path is recorded as :attr:`Problem.source`, so a run directory
+    says which function built its problem.
+    """
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise ValueError(
+            f"problem: expected 'package.module:function' (a function returning a "
+            f"landscape.problem.Problem), got {spec!r}"
+        )
+    module_name, func_name = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"problem: cannot import module {module_name!r} ({err})") from err
+    try:
+        func = getattr(module, func_name)
+    except AttributeError:
+        raise ValueError(f"problem: module {module_name!r} has no function {func_name!r}") from None
+    result = func(**kwargs)
+    if not isinstance(result, Problem):
+        raise ValueError(
+            f"problem: {spec} returned {type(result).__name__}, expected a "
+            "landscape.problem.Problem (build one with landscape.problem.from_functions or an "
+            "adapter in landscape.adapters)"
+        )
+    return result.replace(source=spec)
