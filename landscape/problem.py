@@ -179,7 +179,7 @@ def check_layout(layout: Layout, params: PyTree, *, batch_dims: int = 0) -> None
                              f"(leaves: {sorted(leaves)[:6]}...)")
         if not -jnp.ndim(leaves[path]) + batch_dims <= axis < 0:
             raise ValueError(f"layout: output axis {axis} of weight {path!r} does not fit its "
-                             f"shape {jnp.shape(leaves[path])} (count axes from the end: -1, -2, ...)")
+                             f"shape {jnp.shape(leaves[path])} (count axes from the end)")
     for i, layer in enumerate(layout.dense_chain or ()):
         for path in (layer.weight, layer.bias):
             if path is not None and path not in leaves:
