@@ -32,7 +32,7 @@ def builtin(
     standardize: bool = False,
     hidden: Sequence[int] = (100, 100),
     activation: str = "relu",
-    init: str = "glorot_normal",
+    init: str | None = None,
     dropout: float = 0.0,
     channels: Sequence[int] = (25, 25, 25),
     loss: str | None = None,
@@ -50,7 +50,7 @@ def builtin(
         See :func:`landscape.data.prepare`.
     hidden, activation, init, dropout
         The MLP / deep linear network (``cnn1d`` uses ``channels``, ``activation``
-        and ``init`` when given one other than the default).
+        and ``init``); ``init`` defaults to each model's own (glorot_normal, he for cnn1d).
     loss : str, optional
         Default: cross-entropy for classification, mean squared error for regression.
     """
@@ -58,6 +58,7 @@ def builtin(
         raise ValueError(f"model: unknown built-in model {model!r}; choose one of {MODELS}")
     ds = data.prepare(dataset, num_samples=num_samples, standardize=standardize, dtype=dtype)
     hidden = tuple(int(h) for h in hidden)
+    init = init or ("he" if model == "cnn1d" else "glorot_normal")
     if model == "mlp":
         net = models.mlp(ds.in_dim, hidden, ds.out_dim, activation=activation, init=init,
                          dropout=dropout)
@@ -66,9 +67,8 @@ def builtin(
     else:
         if len(ds.input_shape) != 1:
             raise ValueError(f"model: cnn1d needs 1-D inputs, got shape {ds.input_shape}")
-        kwargs = {} if init == "glorot_normal" else {"init": init}
         net = models.cnn1d(ds.input_shape[0], ds.out_dim, channels=tuple(channels),
-                           activation=activation, **kwargs)
+                           activation=activation, init=init)
     loss = loss or ("cross_entropy" if ds.num_classes is not None else "mse")
     prob = problem.from_model(net, ds, loss=loss)
     options: dict[str, Any] = {
