@@ -240,6 +240,7 @@ def _classify_dense(matvec, args, x, value, g, rtol, atol, grad_tol, grad_rtol):
     known = code == status.OK
     kind, curv, cert_min, cert_max = _kind_codes(
         w[0], w[-1], floor, tau, known, w[0] - residuals[0] >= -floor, gnorm <= threshold)
+    kind, curv = jnp.where(known, kind, UNDETERMINED), jnp.where(known, curv, UNDETERMINED)
     num_neg = jnp.sum(neg).astype(x.dtype)
     lower = jnp.sum(w + residuals < -tau).astype(x.dtype) / n
     upper = jnp.sum(w - residuals < -tau).astype(x.dtype) / n
@@ -259,10 +260,11 @@ def _classify_dense(matvec, args, x, value, g, rtol, atol, grad_tol, grad_rtol):
 
 
 @functools.partial(
-    jax.jit, static_argnames=("matvec", "num_iters", "num_probes", "slq_iters", "num_restarts"),
+    jax.jit,
+    static_argnames=("matvec", "num_iters", "num_probes", "slq_iters", "num_restarts", "z"),
 )
-def _classify_lanczos(matvec, args, x, value, g, key, rtol, atol, grad_tol, grad_rtol, z, *,
-                      num_iters, num_probes, slq_iters, num_restarts):
+def _classify_lanczos(matvec, args, x, value, g, key, rtol, atol, grad_tol, grad_rtol, *,
+                      num_iters, num_probes, slq_iters, num_restarts, z):
     n = x.size
     eps = jnp.finfo(x.dtype).eps
     k_start, k_probes = jax.random.split(key)
@@ -295,7 +297,7 @@ def _classify_lanczos(matvec, args, x, value, g, key, rtol, atol, grad_tol, grad
     kind, curv, cert_min, cert_max = _kind_codes(
         lam_min, lam_max, floor, tau, usable & bottom_known, lam_min - r_min >= -floor,
         gnorm <= threshold)
-    kind = jnp.where(usable, kind, jnp.where(gnorm <= threshold, UNDETERMINED, NOT_CRITICAL))
+    kind = jnp.where(usable, kind, UNDETERMINED)
     curv = jnp.where(usable, curv, UNDETERMINED)
     nan = jnp.asarray(jnp.nan, x.dtype)
     keep = lambda v: jnp.where(usable, v, nan)
@@ -426,9 +428,8 @@ def classify(
     num_iters = min(num_iters, n)
     slq_iters = num_iters if slq_iters is None else min(slq_iters, n)
     return _classify_lanczos(
-        op.matvec, op.args, x, value, g, key, *tols, jnp.asarray(z, x.dtype),
-        num_iters=num_iters, num_probes=num_probes, slq_iters=slq_iters,
-        num_restarts=num_restarts,
+        op.matvec, op.args, x, value, g, key, *tols, z=z, num_iters=num_iters,
+        num_probes=num_probes, slq_iters=slq_iters, num_restarts=num_restarts,
     )
 
 

@@ -345,6 +345,9 @@ def density_on_grid(density: SpectralDensity, grid: Array, *, sigma: float) -> A
 
 
 def _threshold(threshold):
+    """A number checked at once; an array (a threshold computed under jit) as it is."""
+    if isinstance(threshold, jax.Array):
+        return threshold
     return _checks.check_float("threshold", threshold, minimum=0.0)
 
 
