@@ -185,7 +185,10 @@ def _check_start(matvec, v0, args, field="v0"):
         )
     if not jnp.issubdtype(jnp.result_type(v0), jnp.floating):
         raise TypeError(f"{field}: expected a floating-point vector, got {jnp.result_type(v0)}")
-    out = jax.eval_shape(matvec, v0, *args)
+    try:
+        out = jax.eval_shape(matvec, v0, *args)
+    except (TypeError, jax.dtypes.TypePromotionError) as err:  # the dtype refused
+        raise TypeError(f"{field}: dtype {v0.dtype} refused by the operator: {err}") from None
     if getattr(out, "shape", None) != v0.shape:
         raise ValueError(f"matvec: returned {out} for a vector of shape {v0.shape}")
     if out.dtype != v0.dtype:

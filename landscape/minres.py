@@ -109,7 +109,10 @@ def minres(*, max_iters: int, rtol: float = 0.0, shift: float = 0.0) -> Callable
     def solve(matvec: Callable[..., Array], b: Array, *args) -> MinresResult:
         if jnp.ndim(b) != 1 or not jnp.issubdtype(jnp.result_type(b), jnp.floating):
             raise ValueError(f"b: expected a floating-point vector of shape (n,), got {b!r}")
-        out = jax.eval_shape(matvec, b, *args)
+        try:
+            out = jax.eval_shape(matvec, b, *args)
+        except (TypeError, jax.dtypes.TypePromotionError) as err:  # the dtype refused
+            raise TypeError(f"b: dtype {b.dtype} refused by the operator: {err}") from None
         if out.shape != b.shape or out.dtype != b.dtype:
             raise TypeError(
                 f"b: matvec maps {b.dtype}{list(b.shape)} to {out.dtype}{list(out.shape)}; "

@@ -97,7 +97,10 @@ def _probe_dtype(matvec, size, dtype, args):
                   if jnp.issubdtype(jnp.result_type(a), jnp.floating)]
         dtype = jnp.result_type(floats[0]) if floats else jnp.result_type(float)
     dtype = jnp.dtype(dtype)
-    out = jax.eval_shape(matvec, jax.ShapeDtypeStruct((size,), dtype), *args)
+    try:
+        out = jax.eval_shape(matvec, jax.ShapeDtypeStruct((size,), dtype), *args)
+    except (TypeError, jax.dtypes.TypePromotionError) as err:  # the dtype refused
+        raise TypeError(f"dtype: probes of {dtype} refused by the operator: {err}") from None
     if getattr(out, "shape", None) != (size,):
         raise ValueError(f"matvec: returned {out} for a vector of shape ({size},)")
     if out.dtype != dtype:

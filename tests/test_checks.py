@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from landscape import _checks, critical, curvature, lanczos, status, stochtrace
+from landscape import _checks, critical, curvature, lanczos, stochtrace
 
 
 def test_ints_floats_and_choices_name_the_field():
@@ -69,7 +69,7 @@ def test_dtype_mismatch_is_an_error_not_a_downcast():
     loss = lambda p, b: jnp.sum(b * p**4)
     op = curvature.hessian_operator(loss, jnp.ones(5), jnp.arange(1.0, 6.0))
     assert op.dtype == jnp.float64
-    with pytest.raises(TypeError, match="v0: dtype float32 does not match the operator's float64"):
+    with pytest.raises(TypeError, match="v0: dtype float32 .*the operator's float64"):
         lanczos.extreme_eigs(num_iters=4)(op.matvec, jnp.ones(5, jnp.float32), *op.args)
     with pytest.raises(TypeError, match="v: dtype float32"):
         op(jnp.ones(5, jnp.float32))
@@ -86,8 +86,7 @@ def test_memory_check_uses_available_memory(monkeypatch):
         lanczos.extreme_eigs(num_iters=8)(lambda v: v, jnp.ones(200))
     with pytest.raises(MemoryError, match="available now"):
         lanczos.tridiagonalize(num_iters=20)(lambda v: v, jnp.ones(200))
-    monkeypatch.setattr(_checks, "available_memory", lambda device=None: 10**9)
-    res = lanczos.extreme_eigs(num_iters=8)(lambda v: v, jnp.ones(200))
-    assert int(res.status) in (status.OK, status.BREAKDOWN)
+    monkeypatch.setattr(_checks, "available_memory", lambda device=None: 19_200)
+    _checks.check_memory(12, 200, "float64")  # exactly what is available: accepted
     # the real figure is positive on this host
     assert _checks._meminfo_available() > 0
