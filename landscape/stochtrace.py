@@ -10,7 +10,7 @@ probe's work). Everything else is composed from these pieces:
   range exactly, Hutchinson on the rest; at equal matvecs its error falls as ``1/m``
   instead of ``1/sqrt(m)`` when the spectrum decays;
 * :func:`slq`, stochastic Lanczos quadrature (Ubaru, Chen & Saad 2017) = the integrand
-  "Gauss rule of the probe's spectral measure" from :func:`landscape.lanczos.tridiagonalize`;
+  "Gauss rule of the probe's spectral measure" from :func:`landscape.krylov.tridiagonalize`;
   from it :func:`density_on_grid`, :func:`trace_estimate`, :func:`negative_fraction`,
   :func:`negative_fraction_bounds` and :func:`negative_fraction_interval`.
 
@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from landscape import _checks, lanczos, status
+from landscape import _checks, krylov, status
 from landscape.typing import Array, Key
 
 __all__ = [
@@ -142,7 +142,7 @@ def integrand_slq(*, num_iters: int) -> Callable:
     """The integrand of SLQ: the Gauss rule ``(nodes, weights, status)`` of the spectral
     measure of ``H`` seen from the unit probe (``num_iters`` Lanczos steps, no symmetry
     probe: :func:`slq` probes the operator once for all probes)."""
-    tridiag = lanczos.tridiagonalize(num_iters=num_iters, check_symmetry=False)
+    tridiag = krylov.tridiagonalize(num_iters=num_iters, check_symmetry=False)
 
     def integrand(matvec, z, *args):
         t = tridiag(matvec, z, *args)
@@ -281,7 +281,7 @@ def slq(*, num_iters: int, num_probes: int, kind: str = "rademacher",
     polynomials ``f`` of degree up to ``2k - 1``, with ``theta`` the Ritz values and
     ``w`` the squared first components of the Ritz vectors; averaging over probes
     estimates ``tr f(H) / n``. The operator is probed for symmetry once
-    (:func:`landscape.lanczos.symmetry_probe`, tolerance ``symmetry_tol``, default
+    (:func:`landscape.krylov.symmetry_probe`, tolerance ``symmetry_tol``, default
     ``sqrt(eps)``).
 
     Parameters
@@ -321,7 +321,7 @@ def slq(*, num_iters: int, num_probes: int, kind: str = "rademacher",
             raise ValueError(f"num_iters: {k} Lanczos vectors exceed the operator size {size}")
         dtype = _probe_dtype(matvec, size, dtype, args)
         _checks.check_memory(k + 3, size, dtype)
-        asym, finite = lanczos.symmetry_probe(matvec, size, dtype, *args)
+        asym, finite = krylov.symmetry_probe(matvec, size, dtype, *args)
         limit = math.sqrt(float(jnp.finfo(dtype).eps)) if tol is None else tol
         nodes, weights, codes = probes(matvec, key, *args, size=size, dtype=dtype)
         finite = finite & jnp.all(codes != status.NON_FINITE)

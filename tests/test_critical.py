@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from landscape import critical, curvature, data, models, objectives, status
+from landscape import critical, curvature, data, finder, models, objectives, status
 
 # ------------------------------------------------------------------------------ quadratics
 
@@ -306,10 +306,10 @@ def test_finder_converges_to_every_autoencoder_subset(key):
 def test_finder_compiles_once_per_structure(key):
     loss, batch, _, u = _autoencoder(key)
     critical.find_critical_point(loss, _subset_point(u, (0, 1)), batch, max_iters=5)
-    before = critical._newton_mr._cache_size()
+    before = finder._newton_mr._cache_size()
     for subset in ((0, 2), (3, 4)):
         critical.find_critical_point(loss, _subset_point(u, subset), batch, max_iters=5)
-    assert critical._newton_mr._cache_size() == before
+    assert finder._newton_mr._cache_size() == before
 
 
 # ------------------------------------------------------------------------------ small MLP
@@ -356,8 +356,9 @@ def test_classify_bad_input(key):
 
 
 def test_docstring_examples():
-    failures, tried = doctest.testmod(critical, verbose=False)
-    assert tried >= 3 and failures == 0
+    for module in (critical, finder):
+        failures, tried = doctest.testmod(module, verbose=False)
+        assert tried >= 2 and failures == 0, module
 
 
 # ------------------------------------------------------------------------------ Lanczos method
