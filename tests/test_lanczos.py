@@ -454,10 +454,13 @@ def test_residuals_bound_the_true_residual_on_a_trained_mlp(dtype, key):
     eigs = lanczos.extreme_eigs(num_iters=60, num_eigs=3, which="both", tol=1e-5,
                                 num_restarts=10)
     res = _jit(eigs)(op.matvec, jax.random.normal(key, (op.size,), dtype), *op.args)
-    assert res.eigvals.dtype == dtype and int(res.status) in (status.OK, status.BREAKDOWN)
+    assert res.eigvals.dtype == dtype and res.residuals.dtype == dtype
+    assert int(res.status) in (status.OK, status.BREAKDOWN, status.NOT_CONVERGED), res.message()
     norm = float(np.max(np.abs(np.linalg.eigvalsh(dense))))
     _assert_honest(dense, res, norm, slack=10 * float(jnp.finfo(dtype).eps))
     exact = np.linalg.eigvalsh(dense)
     expected = np.concatenate([exact[:3], exact[-3:]])
     err = np.abs(np.asarray(res.eigvals, np.float64) - expected)
-    assert np.all(err <= np.asarray(res.residuals, np.float64) + 10 * np.finfo(dtype).eps * norm)
+    ok = np.asarray(res.converged)
+    bound = np.asarray(res.residuals, np.float64) + 10 * np.finfo(dtype).eps * norm
+    assert ok[0] and ok[-1] and np.all(err[ok] <= bound[ok]), (err, bound, ok)
