@@ -14,6 +14,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from landscape import data, models, noise, results, train
+from landscape.problem import from_model
 from landscape.studies import batch_size as bs
 
 # --------------------------------------------------------------------------- pure pieces
@@ -169,7 +170,7 @@ def test_timed_steps_are_the_training_steps(batch_size, key):
                             batch_size=batch_size, eval_every=12)
     fn, carry, x, y = bs._timing_setup(model, ds, cfg, key, 12)
     timed = fn(carry, jnp.asarray(0, jnp.int32), x, y)[0]
-    trained = train.train(model, ds, cfg, key=key, progress=False).params
+    trained = train.train(from_model(model, ds), cfg, key=key, progress=False).params
     np.testing.assert_allclose(ravel_pytree(timed)[0], ravel_pytree(trained)[0], rtol=1e-12,
                                atol=1e-14)
 
@@ -264,7 +265,8 @@ def test_sweep_resumes_after_interruption(sweep):
     assert result.summary["num_diverged_runs"] >= big.sum()
     # a cell recomputed from scratch equals the stored one (same config, same numbers)
     ds = bs.make_dataset(config)
-    ctx = bs._Context(config, ds, bs.make_model(config, ds), "cross_entropy",
+    model = bs.make_model(config, ds)
+    ctx = bs._Context(config, ds, model, "cross_entropy", from_model(model, ds),
                       jax.random.split(jax.random.split(jax.random.key(config.seed), 3)[0],
                                        config.num_seeds), None, None)
     b, lr = first_calls[0]

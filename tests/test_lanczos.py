@@ -195,12 +195,13 @@ def test_mlp_matches_scipy_eigsh():
 def test_trained_85k_mlp_matches_scipy_eigsh():
     """The 85k-parameter MLP of the benchmark, trained briefly: lambda_max and lambda_min
     against eigsh to 1e-6 relative."""
+    from landscape.problem import from_model
     from landscape.train import TrainConfig, train
 
     ds = data.mnist1d(dtype=np.float64)
     model = models.mlp(ds.in_dim, (280, 250), ds.out_dim)
     config = TrainConfig(optimizer="adam", learning_rate=1e-3, num_steps=1000, batch_size=128)
-    params = train(model, ds, config, key=jax.random.key(0), progress=False).params
+    params = train(from_model(model, ds), config, key=jax.random.key(0), progress=False).params
     loss = objectives.make_loss(model.apply)
     op = curvature.hessian_operator(loss, params, ds.train)
     assert 80_000 < op.size < 90_000

@@ -96,6 +96,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from landscape import data, models, noise, objectives, train
+from landscape.problem import Problem, from_model
 
 __all__ = [
     "LR_POLICIES",
@@ -555,14 +556,14 @@ class StepTime(NamedTuple):
 
 
 @functools.lru_cache(maxsize=64)
-def _timed_steps_fn(model: models.Model, config: train.TrainConfig, num_train: int,
+def _timed_steps_fn(model: models.Model, config: train.TrainConfig, loss: str, num_train: int,
                     steps_per_call: int):
     """``run(carry, start, x, y) -> carry``: ``steps_per_call`` steps of training as
     :func:`landscape.train.train` takes them (minibatch from the epoch's permutation,
     drawn once per epoch; value and gradient; the optax update), without evaluation
     or divergence checks."""
-    objective = objectives.make_loss(model.apply, loss=config.loss, l2=config.l2)
-    optimizer = train.make_optimizer(config)
+    objective = objectives.make_loss(model.apply, loss=loss, l2=config.l2)
+    optimizer = config.make_optimizer()
     batch_size = config.batch_size
 
     def step(carry, count, x, y):
@@ -683,9 +684,9 @@ def _timing_setup(model, dataset, config, key, steps_per_call):
     init_key, data_key, _ = jax.random.split(key, 3)
     params = model.init(init_key)
     with jax.numpy_dtype_promotion("standard"):
-        opt_state = train.make_optimizer(config).init(params)
+        opt_state = config.make_optimizer().init(params)
     perm = jnp.arange(n)  # replaced by the epoch-0 permutation at step 0
-    fn = _timed_steps_fn(model, config, n, int(steps_per_call))
+    fn = _timed_steps_fn(model, config, _loss_name(dataset), n, int(steps_per_call))
     return fn, (params, opt_state, perm, data_key), x, y
 
 
@@ -701,6 +702,7 @@ class _Context(NamedTuple):
     dataset: data.Dataset
     model: models.Model
     loss_name: str
+    problem: Problem  # the model on the data set, for training
     keys: jax.Array
     timing_key: jax.Array
     noise_key: jax.Array
@@ -711,7 +713,7 @@ def _train_config(ctx: _Context, batch_size: int, lr: float, **changes) -> train
     return train.TrainConfig(
         optimizer=c.optimizer, learning_rate=lr, momentum=c.momentum,
         num_steps=c.num_steps(batch_size, n), batch_size=None if batch_size >= n else batch_size,
-        loss=ctx.loss_name, eval_every=c.eval_every(batch_size, n),
+        eval_every=c.eval_every(batch_size, n),
         divergence_factor=c.divergence_factor,
     ).replace(**changes)
 
@@ -719,7 +721,7 @@ def _train_config(ctx: _Context, batch_size: int, lr: float, **changes) -> train
 def _train_cell(ctx: _Context, batch_size: int, lr: float) -> dict[str, Any]:
     cfg = ctx.config
     tcfg = _train_config(ctx, batch_size, lr)
-    result = train.train_seeds(ctx.model, ctx.dataset, tcfg, keys=ctx.keys, progress=False)
+    result = train.train_seeds(ctx.problem, tcfg, keys=ctx.keys, progress=False)
     c = result.curves
     step = np.asarray(c.step)
     metric = np.asarray(getattr(c, cfg.target_metric), np.float64)
@@ -743,7 +745,7 @@ def _train_cell(ctx: _Context, batch_size: int, lr: float) -> dict[str, Any]:
 def _timing_config(ctx: _Context, batch_size: int | None) -> train.TrainConfig:
     c = ctx.config
     return train.TrainConfig(optimizer=c.optimizer, learning_rate=1e-3, momentum=c.momentum,
-                             num_steps=1, batch_size=batch_size, loss=ctx.loss_name)
+                             num_steps=1, batch_size=batch_size)
 
 
 def _measure(ctx: _Context, cases) -> list[StepTime]:
@@ -794,7 +796,8 @@ def _noise_cell(ctx: _Context, batch_size: int, lr: float, steps: float) -> dict
     every = math.ceil(total / k)
     tcfg = _train_config(ctx, batch_size, lr, num_steps=every * k, eval_every=every,
                          record_params=True)
-    result = train.train(ctx.model, ds, tcfg, key=ctx.keys[0], progress=False)
+    result = train.train(from_model(ctx.model, ds, loss=ctx.loss_name), tcfg, key=ctx.keys[0],
+                         progress=False)
     unravel = ravel_pytree(result.init_params)[1]
     loss_fn = objectives.make_loss(ctx.model.apply, loss=ctx.loss_name)
     dtype = jnp.result_type(float)
@@ -1110,6 +1113,7 @@ def run(
     n = dataset.num_train
     k_train, k_time, k_noise = jax.random.split(jax.random.key(config.seed), 3)
     ctx = _Context(config, dataset, model, _loss_name(dataset),
+                   from_model(model, dataset, loss=_loss_name(dataset)),
                    jax.random.split(k_train, config.num_seeds), k_time, k_noise)
     _, time_cells, size_cells = _cells(config, n)
 

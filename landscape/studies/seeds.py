@@ -71,6 +71,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from landscape import alignment, critical, curvature, data, models, objectives, surfaces, train
+from landscape.problem import from_model
 
 __all__ = [
     "METRICS",
@@ -215,12 +216,12 @@ class SeedConfig:
             )
         self.train_config()  # validates optimizer, learning rate, schedule, ...
 
-    def train_config(self, loss: str = "cross_entropy") -> train.TrainConfig:
+    def train_config(self) -> train.TrainConfig:
         """The :class:`landscape.train.TrainConfig` of one seed."""
         return train.TrainConfig(
             optimizer=self.optimizer, learning_rate=self.learning_rate, momentum=self.momentum,
             num_steps=self.num_steps, batch_size=self.batch_size, schedule=self.schedule,
-            l2=self.l2, weight_decay=self.weight_decay, loss=loss, eval_every=self.eval_every,
+            l2=self.l2, weight_decay=self.weight_decay, eval_every=self.eval_every,
         )
 
     def replace(self, **changes) -> SeedConfig:
@@ -374,11 +375,12 @@ def run(
     dataset = make_dataset(config)
     model = make_model(config, dataset)
     loss_name = _loss_name(config, dataset)
-    tcfg = config.train_config(loss_name)
+    tcfg = config.train_config()
 
     t0 = time.perf_counter()
     keys = jax.random.split(k_train, config.num_seeds)
-    trained = train.train_seeds(model, dataset, tcfg, keys=keys, progress=progress)
+    trained = train.train_seeds(from_model(model, dataset, loss=loss_name), tcfg, keys=keys,
+                                progress=progress)
     _block(trained.params)
     timings["train"] = time.perf_counter() - t0
 
