@@ -27,8 +27,9 @@ The rules
 * The kind: ``saddle`` with strict eigenvalues of both signs; ``weak_saddle`` with
   certified ones of both signs, one of them within ``tau`` (e.g. the ``-1e-4 |H|``
   of a linear autoencoder's saddle: never called a minimum); ``minimum`` with a
-  certified positive one and no eigenvalue below ``-floor`` (no negative one within
-  the bottom's residual either, for Lanczos); ``maximum`` the mirror image;
+  certified positive one and no eigenvalue below ``-floor`` (for Lanczos: the bottom
+  Ritz value converged, and no eigenvalue below ``-tau`` within its residual; a weak
+  saddle hidden within that residual cannot be excluded); ``maximum`` the mirror image;
   ``degenerate`` when none is certified; ``undetermined`` when the status is not
   usable (non-finite values, a non-symmetric operator) or Lanczos did not converge
   at the bottom without having found a certified negative value.
@@ -237,7 +238,7 @@ def _classify_dense(matvec, args, x, value, g, rtol, atol, grad_tol, grad_rtol):
     threshold = _grad_threshold(grad_tol, grad_rtol, hnorm, x)
     known = code == status.OK
     kind, curv, cert_min, cert_max = _kind_codes(
-        w[0], w[-1], floor, tau, known, w[0] - residuals[0] >= -floor, gnorm <= threshold)
+        w[0], w[-1], floor, tau, known, jnp.asarray(True), gnorm <= threshold)
     kind, curv = jnp.where(known, kind, UNDETERMINED), jnp.where(known, curv, UNDETERMINED)
     num_neg = jnp.sum(neg).astype(x.dtype)
     lower = jnp.sum(w + residuals < -tau).astype(x.dtype) / n
@@ -293,7 +294,7 @@ def _classify_lanczos(matvec, args, x, value, g, key, rtol, atol, grad_tol, grad
     usable = status.is_usable(code) | (code == status.NOT_CONVERGED)
     bottom_known = res.converged[0] & status.is_usable(code)
     kind, curv, cert_min, cert_max = _kind_codes(
-        lam_min, lam_max, floor, tau, usable & bottom_known, lam_min - r_min >= -floor,
+        lam_min, lam_max, floor, tau, usable & bottom_known, lam_min - r_min >= -tau,
         gnorm <= threshold)
     kind = jnp.where(usable, kind, UNDETERMINED)
     curv = jnp.where(usable, curv, UNDETERMINED)
