@@ -227,3 +227,55 @@ def read_run(run_dir: str | Path, config_cls: type, *, tables: Sequence[str],
         arrays.setdefault(group, {})[name] = value
     return (config, stored.get("problem"), stored.get("float_dtype"), read_tables, read_json,
             arrays)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def train_config(problem, **settings):
+    """A :class:`landscape.train.TrainConfig` of ``settings`` for ``problem`` (the loss
+    goes with the problem, not the config, where the training engine takes a Problem)."""
+    from landscape import train
+
+    fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
+    if "loss" in fields and "loss" not in settings:
+        if not isinstance(problem.loss, str):
+            raise ValueError(
+                "problem: a loss callable needs the training engine that takes a Problem "
+                "(landscape.train.train_seeds(problem, config, keys=...))"
+            )
+        settings["loss"] = problem.loss
+    return train.TrainConfig(**settings)
+
+
+def _engine_takes_problem() -> bool:
+    import inspect
+
+    from landscape import train
+
+    first = next(iter(inspect.signature(train.train_seeds).parameters))
+    return first == "problem"
+
+
+def train_seeds(problem, config, *, keys, progress: bool = True, **kwargs):
+    """Train ``problem`` once per key with :func:`landscape.train.train_seeds`; returns
+    ``(TrainResult, state)`` where ``state`` is the final model state of every seed
+    (``None`` for a network without state)."""
+    from landscape import models, train
+
+    if _engine_takes_problem():
+        result = train.train_seeds(problem, config, keys=keys, progress=progress, **kwargs)
+        return result, getattr(result, "state", None)
+    if problem.has_state:
+        raise ValueError(
+            f"problem: {problem.name!r} has model state, which this training engine cannot "
+            "thread through its steps"
+        )
+
+    def apply(params, x, *, key=None):
+        return problem.apply(params, None, x, train=key is not None, key=key)[0]
+
+    model = models.Model(problem.init, apply, problem.name)
+    result = train.train_seeds(model, problem.data, config, keys=keys, progress=progress,
+                               **kwargs)
+    return result, None
