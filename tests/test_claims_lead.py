@@ -86,10 +86,9 @@ def test_c11_verdict(changes, label):
 
 def test_c11_end_to_end(tmp_path, monkeypatch):
     tiny = c11_batch_size.Config(
-        study=batch_size.BatchSizeConfig(
-            dataset="xor",
-            num_samples=200,
-            hidden=(4,),
+        problem={"model": "mlp", "dataset": "xor", "num_samples": 200, "hidden": (4,),
+                 "standardize": True},
+        study=batch_size.Config(
             num_seeds=1,
             min_batch_size=16,
             batch_factor=4,
