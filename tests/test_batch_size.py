@@ -1,6 +1,7 @@
 """Batch-size study: steps to target, learning-rate choice, timed steps, a sweep that
 resumes after interruption, and a summary that matches the stored tables."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -44,14 +45,14 @@ def test_batch_sizes_budget_and_rates():
                              lr_factors=(0.5, 1.0, 2.0), min_steps=100, max_epochs=2.0,
                              max_steps=5000)
     assert cfg.batch_sizes(3500) == (1, 4, 16, 64, 256, 1024, 3500)
-    assert cfg.replace(max_batch_size=256).batch_sizes(3500) == (1, 4, 16, 64, 256)
-    assert cfg.replace(max_batch_size=300).batch_sizes(3500) == (1, 4, 16, 64, 256)
+    assert dataclasses.replace(cfg, max_batch_size=256).batch_sizes(3500) == (1, 4, 16, 64, 256)
+    assert dataclasses.replace(cfg, max_batch_size=300).batch_sizes(3500) == (1, 4, 16, 64, 256)
     assert cfg.num_steps(1, 3500) == 5000  # capped
     assert cfg.num_steps(64, 3500) == 100 + math.ceil(2 * 3500 / 64)
     assert bs.learning_rates(cfg, 256) == (0.4, 0.8, 1.6)  # centre 0.4 * sqrt(4)
-    assert bs.learning_rates(cfg.replace(lr_policy="linear"), 256) == (1.6,)
-    assert bs.learning_rates(cfg.replace(lr_policy="sqrt"), 16) == (0.2,)
-    assert bs.learning_rates(cfg.replace(max_lr=1.0), 256) == (0.4, 0.8, 1.0)
+    assert bs.learning_rates(dataclasses.replace(cfg, lr_policy="linear"), 256) == (1.6,)
+    assert bs.learning_rates(dataclasses.replace(cfg, lr_policy="sqrt"), 16) == (0.2,)
+    assert bs.learning_rates(dataclasses.replace(cfg, max_lr=1.0), 256) == (0.4, 0.8, 1.0)
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,19 @@ class Profile(NamedTuple):
         return registry.builtin(**{**dict(self.problem), **overrides})
 
 
+def check_inputs(problem, config, config_cls: type, study: str) -> None:
+    """Raise, naming the argument, unless ``problem`` is a Problem and ``config`` a
+    ``config_cls`` (the first lines of every study's ``run``)."""
+    from landscape.problem import Problem
+
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem: expected a landscape.problem.Problem, got "
+                         f"{type(problem).__name__} (see landscape.registry.builtin)")
+    if not isinstance(config, config_cls):
+        raise ValueError(f"config: expected a {study}.{config_cls.__name__}, got "
+                         f"{type(config).__name__}")
+
+
 def progress_bar(iterable: Iterable, total: int | None, desc: str, enabled: bool):
     """A tqdm bar over ``iterable`` (none when ``enabled`` is false); it disappears when
     done (``leave=False``)."""

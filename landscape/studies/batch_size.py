@@ -514,11 +514,7 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
     -------
     Result
     """
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem: expected a landscape.problem.Problem, got "
-                         f"{type(problem).__name__} (see landscape.registry.builtin)")
-    if not isinstance(config, Config):
-        raise ValueError(f"config: expected a batch_size.Config, got {type(config).__name__}")
+    _common.check_inputs(problem, config, Config, "batch_size")
     if run_dir is None:
         with tempfile.TemporaryDirectory() as tmp:
             return run(problem, config, tmp, progress=progress)

@@ -340,11 +340,7 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
     -------
     Result
     """
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem: expected a landscape.problem.Problem, got "
-                         f"{type(problem).__name__} (see landscape.registry.builtin)")
-    if not isinstance(config, Config):
-        raise ValueError(f"config: expected a seeds.Config, got {type(config).__name__}")
+    _common.check_inputs(problem, config, Config, "seeds")
     float_dtype = results.float_dtype()
     if run_dir is not None:
         results.write_config(run_dir, config, problem=problem, dtype=float_dtype)

@@ -5,8 +5,8 @@ of every endpoint.
 Examples
 --------
 >>> import numpy as np
->>> relative_distance(np.array([3.0, 0.0]), np.array([0.0, 3.0]))  # |a-b| / sqrt(|a||b|)
-1.4142135623730951
+>>> round(relative_distance(np.array([3.0, 0.0]), np.array([0.0, 3.0])), 6)  # sqrt(2)
+1.414214
 """
 
 from __future__ import annotations
