@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from landscape.plots.style import COLORS, figure_size, panel_letters, style
+from landscape.plots.style import COLORS, figure_size, panel_letters, problem_label, style
 
 __all__ = [
     "figure",
@@ -253,7 +253,13 @@ def plot_learning_rates(ax, result):
                     markeredgewidth=0.6)
     ax.plot([], [], "x", color="0.3", label="not reached")
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    reached = np.isfinite(steps_all) & (steps_all > 0)
+    if reached.any():
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no rate reached the target", transform=ax.transAxes,
+                ha="center", va="center", fontsize=6)
+        ax.set_yticks([])
     ax.set_xlabel("learning rate")
     ax.set_ylabel("median steps to target")
     ax.legend(title="B", ncols=2, fontsize=5.5, title_fontsize=6, loc="upper right",
@@ -276,7 +282,7 @@ def figure(result):
         panel_letters(axes.flat)
         info, c = result.info, result.config
         fig.suptitle(
-            f"{info['model']} on {info['dataset']} ({info['num_params']} parameters, "
+            f"{problem_label(info)} ({info['num_params']} parameters, "
             f"{info['num_train']} training examples), {c.optimizer} at a constant rate chosen "
             f"per batch size ({c.lr_policy}), {c.num_seeds} seeds\ntarget: "
             f"{_target_label(c)}; times measured on this machine ({info['backend']})",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from landscape import surfaces
-from landscape.plots.style import COLORS, figure_size, no_data, panel_letters, style
+from landscape.plots.style import COLORS, figure_size, no_data, panel_letters, problem_label, style
 from landscape.plots.surfaces import plot_interpolation
 
 __all__ = [
@@ -237,7 +237,7 @@ def figure(result):
         panel_letters(axes.flat)
         info = result.info
         fig.suptitle(
-            f"{info['model']} on {info['dataset']} ({info['num_params']} parameters, "
+            f"{problem_label(info)} ({info['num_params']} parameters, "
             f"{info['num_train']} training examples), {result.config.optimizer}, "
             f"{result.config.num_steps} steps", fontsize=8,
         )
