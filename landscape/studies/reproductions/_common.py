@@ -15,6 +15,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from landscape import curvature, data, lanczos, models, objectives, problem, surfaces, train
+from landscape.studies._common import fmt  # noqa: F401  (the one number format)
 
 PyTree = Any
 
@@ -127,13 +128,6 @@ def spearman(x, y) -> float:
     return float(spearmanr(x[ok], y[ok]).statistic)
 
 
-def fmt(value: float, digits: int = 3) -> str:
-    value = float(value)
-    if not np.isfinite(value):
-        return str(value)
-    return f"{value:.{digits}g}"
-
-
 def format_numbers(numbers: Mapping[str, float]) -> str:
     width = max((len(k) for k in numbers), default=0)
     return "\n".join(f"  {k:<{width}}  {fmt(v, 4)}" for k, v in numbers.items())
@@ -166,13 +160,16 @@ def error_fn(apply):
 
 
 def path_barriers(loss, error, params_a, params_b, train_batch, test_batch, *, num_points):
-    """Loss (training set) and error (test set) along the straight line between two
-    parameter sets (:func:`landscape.surfaces.interpolate`): ``(loss_path, error_path)``."""
+    """Loss (training set) and error (test set, skipped when ``error`` is None) along the
+    straight line between two parameter sets (:func:`landscape.surfaces.interpolate`):
+    ``(loss_path, error_path or None)``."""
     f_loss, x_a, _ = curvature.flat_loss(loss, params_a)
-    f_err = curvature.flat_loss(error, params_a)[0]
     x_b = ravel_pytree(params_b)[0]
-    return (surfaces.interpolate(f_loss, x_a, x_b, train_batch, num_points=num_points),
-            surfaces.interpolate(f_err, x_a, x_b, test_batch, num_points=num_points))
+    loss_path = surfaces.interpolate(f_loss, x_a, x_b, train_batch, num_points=num_points)
+    if error is None:
+        return loss_path, None
+    f_err = curvature.flat_loss(error, params_a)[0]
+    return loss_path, surfaces.interpolate(f_err, x_a, x_b, test_batch, num_points=num_points)
 
 
 def flat(params) -> np.ndarray:

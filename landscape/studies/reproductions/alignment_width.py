@@ -81,10 +81,9 @@ def run(config: Config, *, progress: bool = True) -> _common.Result:
             a, b = (_common.seed_params(runs.params, s) for s in (0, 1))
             matched = alignment.weight_matching(a, b, key=k_match).params
             loss = objectives.make_loss(model.apply)
-            error = _common.error_fn(model.apply)
-            lp, _ = _common.path_barriers(loss, error, a, b, train_b, test_b,
+            lp, _ = _common.path_barriers(loss, None, a, b, train_b, test_b,
                                           num_points=config.num_points)
-            lq, _ = _common.path_barriers(loss, error, a, matched, train_b, test_b,
+            lq, _ = _common.path_barriers(loss, None, a, matched, train_b, test_b,
                                           num_points=config.num_points)
             naive.append(float(lp.barrier))
             aligned.append(float(lq.barrier))
