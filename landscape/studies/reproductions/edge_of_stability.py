@@ -81,7 +81,14 @@ def sharpness_along(loss, params_fn, trajectory, batch, *, key, num_iters):
 def first_crossing(sharpness, limit: float) -> int | None:
     """Index of the first recorded point at or above ``limit`` that follows a point below
     it (an upward crossing; a run that starts above ``limit`` and falls back first, as
-    gradient descent does when its first steps are unstable, counts from its return)."""
+    gradient descent does when its first steps are unstable, counts from its return);
+    ``None`` when there is no such point.
+
+    Examples
+    --------
+    >>> first_crossing(np.array([3.0, 2.0, 1.0, 2.6]), 2.5)
+    3
+    """
     above = np.asarray(sharpness) >= limit
     below = np.flatnonzero(~above)
     if below.size == 0:

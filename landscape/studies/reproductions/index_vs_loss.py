@@ -58,7 +58,15 @@ SIZES = {
 
 def fit_exponent(loss, index, minima_loss: float):
     """``(exponent, stderr, count)`` of ``log(index) = c + p log((loss - eps_c) / eps_c)``
-    over the points with positive index above ``eps_c = minima_loss``."""
+    over the points with positive index above ``eps_c = minima_loss``.
+
+    Examples
+    --------
+    >>> loss = np.array([1.0, 1.5, 2.0, 3.0, 5.0])
+    >>> p, stderr, count = fit_exponent(loss, 0.2 * (loss - 1.0) ** 1.5, 1.0)
+    >>> round(p, 6), count
+    (1.5, 4)
+    """
     loss, index = np.asarray(loss, np.float64), np.asarray(index, np.float64)
     ok = (index > 0) & (loss > minima_loss) & np.isfinite(loss)
     if ok.sum() < 3 or not minima_loss > 0:

@@ -63,7 +63,13 @@ SIZES = {
 
 def bump(losses) -> float:
     """The largest rise of ``losses`` above its running minimum, relative to the drop
-    ``losses[0] - losses[-1]`` (NaN when the loss does not drop)."""
+    ``losses[0] - losses[-1]`` (NaN when the loss does not drop).
+
+    Examples
+    --------
+    >>> bump([3.0, 2.0, 1.0]), bump([3.0, 1.0, 2.0, 1.0])
+    (0.0, 0.5)
+    """
     losses = np.asarray(losses, np.float64)
     rise = float(np.max(losses - np.minimum.accumulate(losses)))
     return _common.ratio(rise, losses[0] - losses[-1])

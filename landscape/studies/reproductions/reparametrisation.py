@@ -62,7 +62,21 @@ SIZES = {
 
 
 def rescale(params, alpha: float):
-    """``(alpha W1, alpha b1, W2 / alpha, b2)``: the same ReLU network, reparametrised."""
+    """``(alpha W1, alpha b1, W2 / alpha, b2)``: the same ReLU network, reparametrised
+    (``alpha > 0``; ReLU is positively homogeneous).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from landscape import models
+    >>> model = models.mlp(2, (3,), 1)
+    >>> params = model.init(jax.random.key(0))
+    >>> x = jnp.ones((4, 2))
+    >>> bool(jnp.allclose(model.apply(rescale(params, 10.0), x), model.apply(params, x)))
+    True
+    """
+    if not alpha > 0:
+        raise ValueError(f"alpha: must be positive (ReLU is positively homogeneous), got {alpha}")
     first, second = params
     return [
         {"w": alpha * first["w"], "b": alpha * first["b"]},
