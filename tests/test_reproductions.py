@@ -162,32 +162,3 @@ def test_tiny_run_prints_rule_numbers_verdict_and_writes_figure(name, tmp_path):
     report = "\n".join(lines)
     for piece in (module.CLAIM, module.RULE, "verdict:", "numbers:"):
         assert piece in report
-
-
-@pytest.mark.parametrize("hidden", [(), (5,)])
-def test_gauss_newton_matvec_is_the_hessian_of_a_linear_model_and_dense_jthj(hidden, key):
-    """For a linear classifier the logits are linear in the parameters, so the Hessian of
-    the cross-entropy is exactly J^T H_out J; for an MLP, compare with J^T H_out J built
-    densely from jax.jacobian (float64)."""
-    import jax
-    import jax.numpy as jnp
-    from jax.flatten_util import ravel_pytree
-
-    from landscape import curvature, data, models, objectives
-
-    x = jax.random.normal(key, (9, 4))
-    y = jnp.arange(9) % 3
-    batch = data.Batch(x, y)
-    model = models.mlp(4, hidden, 3, activation="tanh")
-    params = model.init(jax.random.fold_in(key, 1))
-    op = curvature.hessian_operator(objectives.make_loss(model.apply), params, batch)
-    gn = outliers._gauss_newton_matvec(model.apply, op.unravel)
-    g = jax.vmap(lambda e: gn(e, *op.args))(jnp.eye(op.size))
-    if not hidden:
-        np.testing.assert_allclose(g, op.dense(), rtol=1e-10, atol=1e-12)
-    flat, unravel = ravel_pytree(params)
-    jac = jax.jacobian(lambda t: model.apply(unravel(t), x))(flat)  # (9, 3, n)
-    p = jax.nn.softmax(model.apply(params, x))
-    h_out = jax.vmap(lambda q: jnp.diag(q) - jnp.outer(q, q))(p)  # (9, 3, 3)
-    dense = jnp.einsum("bkn,bkl,blm->nm", jac, h_out, jac) / x.shape[0]
-    np.testing.assert_allclose(g, dense, rtol=1e-10, atol=1e-12)

@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("name", choices=(*ENTRIES, "all"), help="the entry, or all of them")
     parser.add_argument("--size", choices=("tiny", "default"), default="default",
-                        help="tiny: a smoke test of seconds; default: the reproduction")
+                        help="tiny: a quick smoke test; default: the reproduction")
     parser.add_argument("--out", default=None,
                         help="directory for the figures (default runs/reproductions; the "
                         "committed gallery is figures/reproductions)")

@@ -6,7 +6,8 @@ come from the Gauss-Newton term ``J^T H_out J`` (class means of the logit
 gradients) and are matched by the Gauss-Newton operator's own outliers. Here
 the number of classes is swept on a gaussian-mixture task at two widths, plus
 digits (K = 10); the top eigenvalues of the Hessian and of the Gauss-Newton
-operator come from Lanczos, and the outliers are those above the largest gap
+operator come from Lanczos (the Gauss-Newton operator is
+:func:`landscape.curvature.gauss_newton_operator`), and the outliers are those above the largest gap
 (ratio of consecutive eigenvalues) among the top ones.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from landscape import curvature, data, models, objectives
@@ -66,20 +66,6 @@ SIZES = {
 }
 
 
-def _gauss_newton_matvec(apply, unravel):
-    """``v -> J^T H_out J v`` of the mean cross-entropy over a batch (flat vectors):
-    ``J`` the Jacobian of the logits, ``H_out = diag(p) - p p^T`` per example."""
-
-    def matvec(v, x, batch):
-        f = lambda y: apply(unravel(y), batch.x)
-        logits, jv = jax.jvp(f, (x,), (v.astype(x.dtype),))
-        p = jax.nn.softmax(logits)
-        hjv = p * jv - p * jnp.sum(p * jv, axis=1, keepdims=True)
-        return jax.vjp(f, x)[1](hjv / logits.shape[0])[0]
-
-    return matvec
-
-
 def _task(config: Config, k: int) -> data.Dataset:
     if k == 0:
         return data.digits()
@@ -99,22 +85,14 @@ def _spectra(config, ds, width, key, progress):
     loss = objectives.make_loss(model.apply)
     batch = _common.batch_of(ds)
     op = curvature.hessian_operator(loss, params, batch)
-    gn = _gn_cache(model.apply, op.unravel)
+    gn = curvature.gauss_newton_operator(model.apply, objectives.cross_entropy, params, batch)
     top = min(config.num_top, op.size)
     hess, _, h_conv = _common.top_eigenvalues(op.matvec, op.args, op.size, op.dtype, key=k_eig,
                                               num_eigs=top, num_iters=config.lanczos_iters)
-    gauss, _, g_conv = _common.top_eigenvalues(gn, op.args, op.size, op.dtype, key=k_eig,
+    gauss, _, g_conv = _common.top_eigenvalues(gn.matvec, gn.args, gn.size, gn.dtype, key=k_eig,
                                                num_eigs=top, num_iters=config.lanczos_iters)
     acc = float(objectives.accuracy(model.apply(params, batch.x), batch.y))
     return model, params, hess, gauss, h_conv and g_conv, acc
-
-
-_GN = {}
-
-
-def _gn_cache(apply, unravel):
-    """One matvec object per model, so Lanczos compiles once per model."""
-    return _GN.setdefault((apply, unravel), _gauss_newton_matvec(apply, unravel))
 
 
 def run(config: Config, *, progress: bool = True) -> _common.Result:
