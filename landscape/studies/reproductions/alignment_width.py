@@ -128,6 +128,7 @@ def verdict(numbers: dict[str, float]) -> tuple[bool, str]:
 
 def figure(result: _common.Result, out_dir=None):
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     from landscape import plots
 
@@ -139,7 +140,10 @@ def figure(result: _common.Result, out_dir=None):
                        label="after weight matching")
         axes[0].set(xlabel="hidden width (units per layer)", ylabel="loss barrier (nats)",
                     title="barrier against width")
-        axes[0].legend(loc="lower left")
+        axes[0].set_xticks(a["widths"], [str(int(w)) for w in a["widths"]])
+        axes[0].xaxis.set_minor_formatter(NullFormatter())
+        axes[0].set_ylim(top=4 * float(np.max(a["naive"])))
+        axes[0].legend(loc="upper center", ncols=2)
         for i, w in enumerate(a["widths"]):
             c = plots.COLORS[(i + 2) % len(plots.COLORS)]
             axes[1].plot(a["ts"], a["naive_paths"][i], "--", color=c)
@@ -147,5 +151,5 @@ def figure(result: _common.Result, out_dir=None):
         axes[1].set(xlabel="interpolation t between the two solutions",
                     ylabel="training loss (nats)", yscale="log",
                     title="paths: dashed naive, solid aligned")
-        axes[1].legend(loc="upper right")
+        axes[1].legend(loc="lower center")
     return _common.save_figure(fig, NAME, out_dir)

@@ -176,7 +176,7 @@ def figure(result: _common.Result, out_dir=None):
                         label=f"B_simple at target = {b_t:.3g}")
         axes[0].set(xlabel="batch size B (examples)", ylabel="steps to target loss",
                     title="steps against batch size")
-        axes[0].legend(loc="upper right")
+        axes[0].legend(loc="lower left")
         axes[1].loglog(a["noise_loss"], a["b_simple"], "o-", color=plots.COLORS[2])
         axes[1].invert_xaxis()
         axes[1].set(xlabel="training loss (nats), falling to the right",

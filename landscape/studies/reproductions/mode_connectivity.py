@@ -155,7 +155,9 @@ def figure(result: _common.Result, out_dir=None):
         axes[0].plot(a["ts"], 100 * a["error_paths"][-1], "k--", label="different inits")
         axes[0].set(xlabel="interpolation t between the two endpoints",
                     ylabel="test error (%)", title="error along the straight line")
-        axes[0].legend(loc="upper right")
+        top = 100 * float(np.max(a["error_paths"]))
+        axes[0].set_ylim(top=top + 0.45 * (top - 100 * float(np.min(a["error_paths"]))))
+        axes[0].legend(loc="upper left", ncols=2)
         x = np.maximum(ks, 1)
         axes[1].semilogx(x, 100 * a["error_barriers"][:-1], "o-", color=plots.COLORS[0],
                          label="same init, different data order")
@@ -164,5 +166,5 @@ def figure(result: _common.Result, out_dir=None):
         axes[1].axhline(100 * STABLE, color="gray", ls=":", label="stability threshold (2 pp)")
         axes[1].set(xlabel="spawn step k (k = 0 drawn at 1)", ylabel="error barrier (pp)",
                     title="instability against k")
-        axes[1].legend(loc="upper right")
+        axes[1].legend(loc="center right")
     return _common.save_figure(fig, NAME, out_dir)
