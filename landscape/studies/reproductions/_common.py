@@ -81,9 +81,10 @@ def train_runs(
 ) -> train.TrainResult:
     """:func:`landscape.train.train_seeds` of ``model`` on ``ds`` with ``loss``, one run per
     key; ``settings`` are :class:`landscape.train.TrainConfig` fields."""
-    config = train.TrainConfig(loss=loss, **settings)
-    return train.train_seeds(model, ds, config, keys=keys, init_params=init_params,
-                             learning_rates=learning_rates, progress=progress)
+    config = train.TrainConfig(**settings)
+    return train.train_seeds(problem.from_model(model, ds, loss=loss), config, keys=keys,
+                             init_params=init_params, learning_rates=learning_rates,
+                             progress=progress)
 
 
 def seed_params(stacked: PyTree, i: int) -> PyTree:
