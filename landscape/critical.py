@@ -291,7 +291,7 @@ def _classify_lanczos(matvec, args, x, value, g, key, rtol, atol, grad_tol, grad
     finite = _finite(value, g) & (density.status != status.NON_FINITE)
     code = jnp.where(~finite, status.NON_FINITE, res.status)
     code = jnp.where((code == status.OK) | (code == status.BREAKDOWN), density.status, code)
-    usable = status.is_usable(code) | (code == status.NOT_CONVERGED)
+    usable = (status.is_usable(code) | (code == status.NOT_CONVERGED)) & finite
     bottom_known = res.converged[0] & status.is_usable(code)
     kind, curv, cert_min, cert_max = _kind_codes(
         lam_min, lam_max, floor, tau, usable & bottom_known, lam_min - r_min >= -tau,
@@ -302,9 +302,10 @@ def _classify_lanczos(matvec, args, x, value, g, key, rtol, atol, grad_tol, grad
     keep = lambda v: jnp.where(usable, v, nan)
     return Classification(
         code=kind.astype(jnp.int32), curvature_code=curv.astype(jnp.int32), loss=value,
-        grad_norm=gnorm, grad_threshold=threshold, lambda_min=lam_min, lambda_max=lam_max,
-        residual_min=r_min, residual_max=r_max, certified_min=cert_min | (lam_min - r_min > floor),
-        certified_max=cert_max, tau=keep(tau), rtol=jnp.asarray(rtol, x.dtype),
+        grad_norm=gnorm, grad_threshold=threshold, lambda_min=keep(lam_min),
+        lambda_max=keep(lam_max), residual_min=keep(r_min), residual_max=keep(r_max),
+        certified_min=usable & (cert_min | (lam_min - r_min > floor)),
+        certified_max=usable & cert_max, tau=keep(tau), rtol=jnp.asarray(rtol, x.dtype),
         num_negative=keep(index * n), num_null=keep(jnp.mean(null) * n), index=keep(index),
         index_stderr=keep(jnp.asarray(index_err, x.dtype)),
         flatness=keep(jnp.clip(flatness, 0.0, 1.0)), hg_ratio=keep(hg_ratio),
