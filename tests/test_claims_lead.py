@@ -35,12 +35,11 @@ def test_c2_verdict(changes, label):
 
 def test_c2_end_to_end(tmp_path, monkeypatch):
     tiny = c02_seeds.Config(
-        study=seeds.SeedConfig(
+        problem={"model": "mlp", "dataset": "xor", "hidden": (6,), "standardize": True},
+        study=seeds.Config(
             num_seeds=3,
             num_steps=30,
             eval_every=10,
-            dataset="xor",
-            hidden=(6,),
             batch_size=32,
             num_interp_pairs=2,
             num_interp_points=5,
