@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape import data, problem
-from landscape.studies import _phases, spectrum
+from landscape import data, problem, results
+from landscape.studies import spectrum
 
 CONFIG = spectrum.Config(num_steps=6, eval_every=3, num_top=2, lanczos_iters=8, slq_iters=6,
                          slq_probes=2, sharpness_iters=6, layer_iters=4, spread_subsamples=0)
@@ -32,17 +32,17 @@ def make_problem():
 
 
 def main(run_dir, log):
-    phase = _phases.Store.phase
+    cached_part = results.cached_part
 
-    def logged(self, name, compute):
+    def logged(run_dir, name, compute):
         def wrapped():
             with open(log, "a") as f:
                 f.write(name + "\n")
             return compute()
 
-        return phase(self, name, wrapped)
+        return cached_part(run_dir, name, wrapped)
 
-    _phases.Store.phase = logged
+    results.cached_part = logged
     spectrum.run(make_problem(), CONFIG, run_dir, progress=False)
 
 

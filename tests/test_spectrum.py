@@ -11,12 +11,16 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import matplotlib
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
 from landscape import data, lanczos, problem, registry, results
-from landscape.studies import spectrum
+from landscape.plots import spectrum as plots_spectrum
+from landscape.studies import cli, spectrum
+
+matplotlib.use("Agg")
 
 HERE = Path(__file__).resolve().parent
 _HESSIANS = {}
@@ -68,7 +72,7 @@ def _dense(prob, x, unravel, indices=None, batch=None):
 
 def test_eigenvalues_match_dense_hessians(plain_run):
     prob, result, run_dir = plain_run
-    trajectory = results.read_arrays(run_dir / "cells" / "train.npz")["trajectory"]
+    trajectory = results.read_arrays(run_dir / "parts" / "train.npz")["trajectory"]
     params0 = prob.init(jax.random.key(0))
     _, unravel = ravel_pytree(params0)
     assert result.num_params == trajectory.shape[1] == 79
@@ -102,7 +106,7 @@ def test_eigenvalues_match_dense_hessians(plain_run):
     assert result.summary["curvature_mode"] == "eval"
 
 
-def test_run_directory_reads_back(plain_run):
+def test_run_directory_reads_back_and_draws(plain_run, tmp_path):
     _, result, run_dir = plain_run
     back = spectrum.load(run_dir)
     assert back.config == TINY and back.summary == result.summary
@@ -113,6 +117,13 @@ def test_run_directory_reads_back(plain_run):
     assert back.problem["name"] == "plain tanh mlp"
     text = spectrum.format_summary(back.summary)
     assert "layer ['w1']" in text and "subsamples" in text and "outliers" in text
+    fig = plots_spectrum.figure(back)
+    for ax in fig.axes[:4]:
+        assert ax.get_xlabel() and ax.get_ylabel()
+    matplotlib.pyplot.close(fig)
+    # the command line redraws from the run directory, writing only under --out
+    cli.main("spectrum", ["--plot-only", "--run-dir", str(run_dir), "--out", str(tmp_path)])
+    assert (tmp_path / "spectrum.png").exists() and (tmp_path / "spectrum.pdf").exists()
 
 
 def test_flipped_x64_is_refused(plain_run):
@@ -131,8 +142,8 @@ def test_cnn1d_layers_are_its_weights():
     assert np.isfinite(result.summary["trained"]["lambda_max"])
 
 
-def _cells(run_dir):
-    return sorted(p.stem for p in (run_dir / "cells").glob("*.npz"))
+def _parts(run_dir):
+    return sorted(p.stem for p in (run_dir / "parts").glob("*.npz"))
 
 
 def test_killed_run_resumes_without_recomputing(tmp_path):
@@ -141,7 +152,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 300
-        while "train" not in (_cells(run_dir) if (run_dir / "cells").is_dir() else []):
+        while "train" not in _parts(run_dir):
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "the worker made no progress"
             time.sleep(0.02)
@@ -151,7 +162,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path):
         proc.stdout.close()
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
-    assert _cells(run_dir) == ["train"]  # killed before the next phase finished
+    assert _parts(run_dir) == ["train"]  # killed before the next phase finished
     first = log.read_text().split()
     assert first[0] == "train"
     subprocess.run(cmd, check=True, timeout=600, capture_output=True)

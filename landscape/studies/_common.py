@@ -257,15 +257,10 @@ def _engine_takes_problem() -> bool:
     return first == "problem"
 
 
-def train_seeds(problem, config, *, keys, progress: bool = True, **kwargs):
-    """Train ``problem`` once per key with :func:`landscape.train.train_seeds`; returns
-    ``(TrainResult, state)`` where ``state`` is the final model state of every seed
-    (``None`` for a network without state)."""
-    from landscape import models, train
+def _as_model(problem):
+    """The stateless ``problem`` as the ``Model`` an engine without Problems takes."""
+    from landscape import models
 
-    if _engine_takes_problem():
-        result = train.train_seeds(problem, config, keys=keys, progress=progress, **kwargs)
-        return result, getattr(result, "state", None)
     if problem.has_state:
         raise ValueError(
             f"problem: {problem.name!r} has model state, which this training engine cannot "
@@ -275,7 +270,43 @@ def train_seeds(problem, config, *, keys, progress: bool = True, **kwargs):
     def apply(params, x, *, key=None):
         return problem.apply(params, None, x, train=key is not None, key=key)[0]
 
-    model = models.Model(problem.init, apply, problem.name)
-    result = train.train_seeds(model, problem.data, config, keys=keys, progress=progress,
-                               **kwargs)
+    return models.Model(problem.init, apply, problem.name)
+
+
+def train_seeds(problem, config, *, keys, progress: bool = True, **kwargs):
+    """Train ``problem`` once per key with :func:`landscape.train.train_seeds`; returns
+    ``(TrainResult, state)`` where ``state`` is the final model state of every seed
+    (``None`` for a network without state)."""
+    from landscape import train
+
+    if _engine_takes_problem():
+        result = train.train_seeds(problem, config, keys=keys, progress=progress, **kwargs)
+        return result, getattr(result, "state", None)
+    result = train.train_seeds(_as_model(problem), problem.data, config, keys=keys,
+                               progress=progress, **kwargs)
     return result, None
+
+
+def train_one(problem, config, *, key, progress: bool = True):
+    """Train ``problem`` once with :func:`landscape.train.train`; returns ``(TrainResult,
+    state)`` with the final model state (``None`` for a network without state)."""
+    from landscape import train
+
+    if _engine_takes_problem():
+        result = train.train(problem, config, key=key, progress=progress)
+        return result, getattr(result, "state", None)
+    result = train.train(_as_model(problem), problem.data, config, key=key, progress=progress)
+    return result, None
+
+
+def leaves(tree) -> dict[str, np.ndarray]:
+    """The leaves of ``tree`` as ``{"0000": ..., "0001": ...}`` (a part of a run directory
+    stores a pytree this way; empty for ``None``)."""
+    return {f"{i:04d}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(tree))}
+
+
+def unleaves(treedef, stored: Mapping[str, Any] | None):
+    """The pytree of structure ``treedef`` from what :func:`leaves` gave."""
+    stored = stored or {}
+    return jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(stored[k])
+                                                  for k in sorted(stored)])

@@ -67,7 +67,8 @@ from jax.flatten_util import ravel_pytree
 
 from landscape import critical, data, results, train
 from landscape.problem import Problem
-from landscape.studies import _phases, _training
+from landscape.studies import _common
+from landscape.studies._common import Profile
 
 __all__ = [
     "PROFILES",
@@ -166,15 +167,14 @@ class Config:
             raise ValueError(
                 f"eval_every: must divide num_steps={self.num_steps}, got {self.eval_every}"
             )
-        self.train_config()  # validates the optimizer and batch size
+        train.TrainConfig(**self.train_settings())  # validates the optimizer and batch size
 
-    def train_config(self) -> train.TrainConfig:
-        """The training runs (parameters recorded)."""
-        return train.TrainConfig(
-            optimizer=self.optimizer, learning_rate=self.learning_rate,
-            num_steps=self.num_steps, batch_size=self.batch_size, l2=self.l2,
-            eval_every=self.eval_every, record_params=True,
-        )
+    def train_settings(self) -> dict[str, Any]:
+        """The training runs, parameters recorded (keyword arguments of
+        :class:`landscape.train.TrainConfig`)."""
+        return dict(optimizer=self.optimizer, learning_rate=self.learning_rate,
+                    num_steps=self.num_steps, batch_size=self.batch_size, l2=self.l2,
+                    eval_every=self.eval_every, record_params=True)
 
 
 def _teacher_student(num_train: int, hidden: tuple[int, ...]) -> dict[str, Any]:
@@ -185,17 +185,15 @@ def _teacher_student(num_train: int, hidden: tuple[int, ...]) -> dict[str, Any]:
 
 # The problem part is keyword arguments of landscape.registry.builtin: a tanh student
 # MLP on the first num_train examples of a random tanh teacher (squared loss).
-PROFILES: dict[str, dict[str, Any]] = {
+PROFILES: dict[str, Profile] = {
     # About a minute on 2 CPU cores: a 10-8-1 student (97 parameters), 6 Adam runs of
     # 1500 steps (12 points of each) and 16 random starts: 88 starts.
-    "quick": {"problem": _teacher_student(256, (8,)), "config": {}},
+    "quick": Profile(_teacher_student(256, (8,)), Config()),
     # A 10-16-1 student (193 parameters) on 512 examples, 16 runs of 3000 steps
     # (24 points of each) and 64 random starts: 448 starts.
-    "full": {
-        "problem": _teacher_student(512, (16,)),
-        "config": dict(num_seeds=16, num_steps=3000, num_trajectory_points=24,
-                       num_random=64, max_iters=150),
-    },
+    "full": Profile(_teacher_student(512, (16,)),
+                    Config(num_seeds=16, num_steps=3000, num_trajectory_points=24,
+                           num_random=64, max_iters=150)),
 }
 
 
@@ -262,16 +260,16 @@ def _check(problem: Problem, config: Config) -> None:
 
 
 def _train(problem, config, keys, progress):
-    result, state = _training.train_many(problem, config.train_config(), keys=keys,
-                                         progress=progress)
+    tcfg = _common.train_config(problem, **config.train_settings())
+    result, state = _common.train_seeds(problem, tcfg, keys=keys, progress=progress)
     steps = np.asarray(result.curves.step)
     chosen = _log_spaced(len(steps), config.num_trajectory_points)
     return {
         "trajectory": np.asarray(result.trajectory)[:, chosen],  # (S, E, n)
         "steps": steps[chosen],
-        "final": np.stack([np.asarray(ravel_pytree(_training.index(result.params, s))[0])
+        "final": np.stack([np.asarray(ravel_pytree(_common.index_tree(result.params, s))[0])
                            for s in range(config.num_seeds)]),  # (S, n)
-        **_phases.state_arrays("state", _training.index(state, 0)),
+        "state": _common.leaves(None if state is None else _common.index_tree(state, 0)),
     }
 
 
@@ -307,19 +305,20 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
     """
     _check_x64()
     _check(problem, config)
-    store = _phases.Store(run_dir, "critical_points", config, problem)
+    if run_dir is not None:
+        results.write_config(run_dir, config, problem=problem)
     timings: dict[str, float] = {}
     key = jax.random.key(config.seed)
     k_train, k_random, k_classify = jax.random.split(key, 3)
 
     t0 = time.perf_counter()
-    trained = store.phase("train", lambda: _train(
+    trained = results.cached_part(run_dir, "train", lambda: _train(
         problem, config, jax.random.split(k_train, config.num_seeds), progress))
     timings["train"] = time.perf_counter() - t0
     trajectory, steps = np.asarray(trained["trajectory"]), np.asarray(trained["steps"])
 
     template, state0 = problem.init_all(k_random)
-    state = _phases.state_from_arrays("state", trained, state0)
+    state = _common.unleaves(jax.tree_util.tree_structure(state0), trained.get("state"))
     objective = problem.loss_fn(state, l2=config.l2)
     data_loss = problem.loss_fn(state)
     flat0, unravel = ravel_pytree(template)
@@ -370,8 +369,9 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
                **_flatten("cls_", cls)}
         return {k: np.asarray(v)[: chunk - pad] for k, v in out.items()}
 
-    outs = [store.phase(f"starts-{lo:05d}", lambda lo=lo: compute_chunk(lo))
-            for lo in _phases.progress_bar(range(0, N, chunk), "critical points", progress)]
+    outs = [results.cached_part(run_dir, f"starts-{lo:05d}", lambda lo=lo: compute_chunk(lo))
+            for lo in _common.progress_bar(range(0, N, chunk), -(-N // chunk),
+                                           "critical points", progress)]
     found = {k: np.concatenate([np.asarray(o[k]).reshape(-1, *np.shape(o[k])[1:]) for o in outs])
              for k in outs[0]} if outs else {}
     timings["find"] = time.perf_counter() - t0
@@ -412,7 +412,7 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
         ec, edl = jax.device_get(end)
         return {"data_loss": edl, **_flatten("cls_", ec)}
 
-    ends = store.phase("endpoints", compute_endpoints)
+    ends = results.cached_part(run_dir, "endpoints", compute_endpoints)
     f = lambda name: _field(ends, "cls_", name)  # noqa: E731
     endpoints = {
         "seed": np.arange(S),
@@ -605,7 +605,7 @@ def save(result: Result, run_dir: str | Path) -> None:
 def load(run_dir: str | Path) -> Result:
     """Read a run directory written by :func:`run` back into a result."""
     out = Path(run_dir)
-    config = Config(**_phases.read_config(out)["config"])
+    config = _common.config_from_json(Config, results.read_config(out)["config"])
     stored = results.read_json(out / SUMMARY_FILE)
     arrays = results.read_arrays(out / ARRAYS_FILE)
     return Result(

@@ -57,9 +57,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import curvature, data, lanczos, train
+from landscape import curvature, data, lanczos, results
 from landscape.problem import Problem
-from landscape.studies import _phases, _training
+from landscape.studies import _common
+from landscape.studies._common import Profile
 
 __all__ = [
     "PROFILES",
@@ -159,25 +160,25 @@ class Config:
                 f"{self.lanczos_iters}"
             )
 
-    def train_config(self) -> train.TrainConfig:
-        """Full-batch gradient descent, parameters recorded every ``eval_every`` steps."""
-        return train.TrainConfig(optimizer="sgd", learning_rate=self.learning_rate,
-                                 num_steps=self.num_steps, batch_size=None,
-                                 eval_every=self.eval_every, record_params=True)
+    def train_settings(self) -> dict[str, Any]:
+        """Full-batch gradient descent, parameters recorded every ``eval_every`` steps
+        (keyword arguments of :class:`landscape.train.TrainConfig`)."""
+        return dict(optimizer="sgd", learning_rate=self.learning_rate,
+                    num_steps=self.num_steps, batch_size=None, eval_every=self.eval_every,
+                    record_params=True)
 
 
 # The problem part is keyword arguments of landscape.registry.builtin; with these the
 # profiles give the numbers they gave when the study was written for this MLP alone.
-PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {
-        "problem": dict(model="mlp", dataset="mnist1d", num_samples=2000, hidden=(64, 64)),
-        "config": dict(num_steps=1500, eval_every=50, lanczos_iters=80, slq_iters=60,
-                       slq_probes=4),
-    },
-    "full": {
-        "problem": dict(model="mlp", dataset="mnist1d", num_samples=4000, hidden=(100, 100)),
-        "config": dict(num_steps=4000, eval_every=50),
-    },
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        dict(model="mlp", dataset="mnist1d", num_samples=2000, hidden=(64, 64)),
+        Config(num_steps=1500, eval_every=50, lanczos_iters=80, slq_iters=60, slq_probes=4),
+    ),
+    "full": Profile(
+        dict(model="mlp", dataset="mnist1d", num_samples=4000, hidden=(100, 100)),
+        Config(num_steps=4000, eval_every=50),
+    ),
 }
 
 
@@ -241,8 +242,8 @@ def count_outliers(top: np.ndarray) -> tuple[int, float]:
 
 
 def _train(problem, config, key, progress):
-    result, state = _training.train_one(problem, config.train_config(), key=key,
-                                        progress=progress)
+    tcfg = _common.train_config(problem, **config.train_settings())
+    result, state = _common.train_one(problem, tcfg, key=key, progress=progress)
     curves = result.curves
     out = {
         "trajectory": np.asarray(result.trajectory),
@@ -252,7 +253,7 @@ def _train(problem, config, key, progress):
         "diverged": np.asarray(result.diverged, bool),
         "diverged_step": np.asarray(result.diverged_step, np.int64),
     }
-    out.update(_phases.state_arrays("state", state))
+    out["state"] = _common.leaves(state)
     return out
 
 
@@ -285,7 +286,10 @@ def _spectrum_at(x, config, op, key, fns):
     lower, upper = lanczos.negative_fraction_bounds(density, threshold=threshold)
     top = vals[m:][::-1]
     outliers, ratio = count_outliers(top)
+    grid, smooth = _density_on_grid(density, vals, config.sigma_rel)
     return {
+        "grid": grid,
+        "density": smooth,
         "top": top,
         "top_residuals": resid[m:][::-1],
         "bottom": vals[:m],
@@ -303,6 +307,19 @@ def _spectrum_at(x, config, op, key, fns):
         "outliers": outliers,
         "gap_ratio": ratio,
     }
+
+
+def _density_on_grid(density, eigvals, sigma_rel):
+    """The SLQ density smoothed by a gaussian of width ``sigma_rel`` times the spectral
+    range, on 3000 points spanning the Ritz values and the extreme eigenvalues."""
+    nodes = np.asarray(density.nodes, np.float64)
+    lo = min(float(np.min(nodes)), float(np.min(eigvals)))
+    hi = max(float(np.max(nodes)), float(np.max(eigvals)))
+    span = max(hi - lo, 1e-12)
+    grid = np.linspace(lo - 0.05 * span, hi + 0.05 * span, 3000)
+    values = lanczos.density_on_grid(density, jnp.asarray(grid, density.nodes.dtype),
+                                     sigma=sigma_rel * span)
+    return grid, np.asarray(values, np.float64)
 
 
 def _layers(problem, config, op, points, key):
@@ -340,7 +357,8 @@ def _sharpness(config, op, trajectory, key, progress):
     )
     v0 = jax.random.normal(key, (op.size,), trajectory.dtype)
     lmax, resid = [], []
-    for x in _phases.progress_bar(trajectory, "lambda_max along training", progress):
+    for x in _common.progress_bar(trajectory, len(trajectory), "lambda_max along training",
+                                  progress):
         res = sharp(op.matvec, v0, x, *op.args[1:])
         lmax.append(float(res.eigvals[-1]))
         resid.append(float(res.residuals[-1]))
@@ -390,16 +408,18 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
     """
     _check_problem(problem, config)
     start = time.perf_counter()
-    store = _phases.Store(run_dir, "spectrum", config, problem)
+    if run_dir is not None:
+        results.write_config(run_dir, config, problem=problem)
     key = jax.random.key(config.seed)
     k_train, k_init_spec, k_end_spec, k_sharp = jax.random.split(key, 4)
     k_layers, k_spread = jax.random.fold_in(key, 4), jax.random.fold_in(key, 5)
     skipped: dict[str, str] = {}
 
-    trained = store.phase("train", lambda: _train(problem, config, k_train, progress))
+    trained = results.cached_part(run_dir, "train",
+                                  lambda: _train(problem, config, k_train, progress))
     trajectory = jnp.asarray(trained["trajectory"])
     params0, state0 = problem.init_all(k_train)
-    state = _phases.state_from_arrays("state", trained, state0)
+    state = _common.unleaves(jax.tree_util.tree_structure(state0), trained.get("state"))
     _, unravel = ravel_pytree(params0)
     x_train = jnp.asarray(problem.data.x_train, trajectory.dtype)
     y_train = jnp.asarray(problem.data.y_train)
@@ -413,9 +433,9 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
     op_end = curvature.hessian_operator(loss_end, unravel(trajectory[-1]), batch)
     fns = _spectrum_fns(config)
     spectra = {
-        "init": store.phase("spectrum_init", lambda: _spectrum_at(
+        "init": results.cached_part(run_dir, "spectrum_init", lambda: _spectrum_at(
             trajectory[0], config, op_init, k_init_spec, fns)),
-        "trained": store.phase("spectrum_trained", lambda: _spectrum_at(
+        "trained": results.cached_part(run_dir, "spectrum_trained", lambda: _spectrum_at(
             trajectory[-1], config, op_end, k_end_spec, fns)),
     }
 
@@ -429,7 +449,7 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
         skipped["layers"] = ("per-layer curvature at the initialisation and the end would "
                              "need one operator per state; not done for a network with state")
     else:
-        layers = store.phase("layers", lambda: _layers(
+        layers = results.cached_part(run_dir, "layers", lambda: _layers(
             problem, config, op_end, {"init": trajectory[0], "trained": trajectory[-1]},
             k_layers))
 
@@ -446,15 +466,15 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
                     "residuals": np.asarray(s.residuals, np.float64),
                     "indices": np.asarray(s.indices, np.int64)}
 
-        spread = store.phase("spread", compute_spread)
+        spread = results.cached_part(run_dir, "spread", compute_spread)
 
     sharpness = None
     if problem.has_state and problem.curvature_mode == "eval":
         skipped["sharpness"] = ("training records no model state along the path, and the "
                                 "eval-mode Hessian needs it; use curvature_mode='batch_stats'")
     else:
-        sharp = store.phase("sharpness", lambda: _sharpness(config, op_end, trajectory,
-                                                            k_sharp, progress))
+        sharp = results.cached_part(run_dir, "sharpness", lambda: _sharpness(
+            config, op_end, trajectory, k_sharp, progress))
         sharpness = {
             "step": np.asarray(trained["step"], np.int64),
             "lambda_max": np.asarray(sharp["lambda_max"]),
@@ -579,42 +599,37 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------- persistence
 
-_SPECTRUM_ARRAYS = ("top", "top_residuals", "bottom", "bottom_residuals", "nodes", "weights")
+_SPECTRUM_ARRAYS = ("top", "top_residuals", "bottom", "bottom_residuals", "nodes", "weights",
+                    "grid", "density")
 _SPECTRUM_SCALARS = ("trace", "trace_stderr", "index", "index_stderr", "index_lower",
                      "index_upper", "outliers", "gap_ratio", "converged", "num_matvecs")
 
 
 def save(result: Result, run_dir: str | Path) -> None:
-    """Write ``summary.json`` and ``arrays.npz`` (and ``config.json`` if missing)."""
-    run_dir = Path(run_dir)
-    _phases.write_config(run_dir, "spectrum", result.config, result.problem)
-    _phases.write_json(run_dir / "summary.json", result.summary)
-    arrays: dict[str, Any] = {"num_params": np.asarray(result.num_params)}
-    for part in ("sharpness", "layers", "spread"):
-        for k, v in (getattr(result, part) or {}).items():
-            arrays[f"{part}_{k}"] = v
-    for phase, s in result.spectra.items():
-        for name in _SPECTRUM_ARRAYS + _SPECTRUM_SCALARS:
-            arrays[f"{phase}_{name}"] = np.asarray(s[name])
-    _phases.write_arrays(run_dir / "arrays.npz", arrays)
+    """Write ``config.json`` (checked against the one there), ``summary.json`` and
+    ``arrays.npz``."""
+    spectra = {phase: {name: np.asarray(s[name]) for name in _SPECTRUM_ARRAYS + _SPECTRUM_SCALARS}
+               for phase, s in result.spectra.items()}
+    parts = {part: getattr(result, part) for part in ("sharpness", "layers", "spread")
+             if getattr(result, part) is not None}
+    _common.write_run(
+        run_dir, config=result.config, problem_info=result.problem, dtype=None, tables={},
+        json_files={"summary": {"summary": result.summary, "num_params": result.num_params,
+                                "problem": result.problem}},
+        arrays={**spectra, **parts},
+    )
 
 
 def load(run_dir: str | Path) -> Result:
     """Read a run directory written by :func:`run`."""
-    run_dir = Path(run_dir)
-    stored = _phases.read_config(run_dir)
-    config = Config(**stored["config"])
-    summary = _phases.read_json(run_dir / "summary.json")
-    arrays = _phases.read_arrays(run_dir / "arrays.npz")
-
-    def part(prefix):
-        found = {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "_")}
-        return found or None
-
+    config, _, _, _, stored, arrays = _common.read_run(run_dir, Config, tables=(),
+                                                       json_files=("summary",))
+    stored = stored["summary"]
     spectra = {}
     for phase in ("init", "trained"):
-        s = {name: arrays[f"{phase}_{name}"] for name in _SPECTRUM_ARRAYS}
-        s.update({name: arrays[f"{phase}_{name}"].item() for name in _SPECTRUM_SCALARS})
+        s = {name: arrays[phase][name] for name in _SPECTRUM_ARRAYS}
+        s.update({name: arrays[phase][name].item() for name in _SPECTRUM_SCALARS})
         spectra[phase] = s
-    return Result(config, stored["problem"], int(arrays["num_params"]), spectra,
-                  part("sharpness"), part("layers"), part("spread"), summary)
+    return Result(config, stored["problem"], int(stored["num_params"]), spectra,
+                  arrays.get("sharpness"), arrays.get("layers"), arrays.get("spread"),
+                  stored["summary"])
