@@ -128,7 +128,8 @@ def test_run_directory_reads_back_and_draws(plain_run, tmp_path):
 
 def test_flipped_x64_is_refused(plain_run):
     prob, _, run_dir = plain_run
-    with jax.enable_x64(False), pytest.raises(ValueError, match="x64"):
+    refused = "float_dtype: 'float64' -> 'float32'"
+    with jax.enable_x64(False), pytest.raises(ValueError, match=refused):
         spectrum.run(prob, TINY, run_dir, progress=False)
 
 

@@ -68,7 +68,7 @@ from jax.flatten_util import ravel_pytree
 from landscape import critical, data, results, train
 from landscape.problem import Problem
 from landscape.studies import _common
-from landscape.studies._common import Profile
+from landscape.studies._common import Profile, fmt
 
 __all__ = [
     "PROFILES",
@@ -226,7 +226,7 @@ class Result(NamedTuple):
     timings : dict
         Seconds per phase (phases loaded from the run directory count 0).
     info : dict
-        The problem's name, number of parameters, data set, loss, dtype.
+        The problem (``problem.describe()``), number of parameters, data set, loss, dtype.
     """
 
     config: Config
@@ -433,7 +433,7 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
     timings["total"] = sum(timings.values())
 
     info = {
-        "problem": problem.name,
+        "problem": problem.describe(),
         "num_params": n,
         "dataset": problem.data.name,
         "num_train": int(problem.data.num_train),
@@ -534,10 +534,6 @@ def summarize(starts: Mapping[str, Any], endpoints: Mapping[str, Any]) -> dict[s
     }
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    return "nan" if not np.isfinite(x) else f"{x:.{digits}g}"
-
-
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The summary as text: finder outcomes, the kinds found, the correlation, endpoints."""
     s = summary
@@ -548,16 +544,16 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         "  by source: " + "; ".join(f"{k}: {joined(v)}" for k, v in s["status_by_source"].items()),
         f"  critical points found: {s['num_critical']} ({joined(s['kind_counts'])}); distinct "
         f"(loss, index): {s['num_distinct']} ({joined(s['distinct_kind_counts'])})",
-        f"  Spearman rank correlation of index and loss: rho = {_fmt(sp['rho'])} "
-        f"(p = {_fmt(sp['pvalue'], 2)}, {sp['count']} distinct points); over all critical "
-        f"points found rho = {_fmt(spa['rho'])} ({spa['count']})",
+        f"  Spearman rank correlation of index and loss: rho = {fmt(sp['rho'])} "
+        f"(p = {fmt(sp['pvalue'], 2)}, {sp['count']} distinct points); over all critical "
+        f"points found rho = {fmt(spa['rho'])} ({spa['count']})",
         f"  training endpoints: {joined(s['endpoint_kind_counts'])} (spectrum alone: "
         f"{joined(s['endpoint_curvature_counts'])}); |g| "
-        f"{_fmt(s['endpoint_grad_norm']['min'])}-{_fmt(s['endpoint_grad_norm']['max'])} "
-        f"against thresholds {_fmt(s['endpoint_grad_threshold']['median'])}; lambda_min "
-        f"{_fmt(s['endpoint_lambda_min']['min'])} to {_fmt(s['endpoint_lambda_min']['max'])}, "
-        f"lambda_max {_fmt(s['endpoint_lambda_max']['min'])} to "
-        f"{_fmt(s['endpoint_lambda_max']['max'])}",
+        f"{fmt(s['endpoint_grad_norm']['min'])}-{fmt(s['endpoint_grad_norm']['max'])} "
+        f"against thresholds {fmt(s['endpoint_grad_threshold']['median'])}; lambda_min "
+        f"{fmt(s['endpoint_lambda_min']['min'])} to {fmt(s['endpoint_lambda_min']['max'])}, "
+        f"lambda_max {fmt(s['endpoint_lambda_max']['min'])} to "
+        f"{fmt(s['endpoint_lambda_max']['max'])}",
     ]
     return "\n".join(lines)
 
@@ -565,53 +561,28 @@ def format_summary(summary: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------------------- files
 
 
-STARTS_FILE, ENDPOINTS_FILE, SUMMARY_FILE, ARRAYS_FILE = (
-    "starts.csv", "endpoints.csv", "summary.json", "arrays.npz"
-)
 _BOOL_COLUMNS = ("critical", "distinct")
 _STR_COLUMNS = ("source", "status", "kind", "curvature")
 
 
-def _rows(table: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
-    names = list(table)
-    count = len(np.asarray(table[names[0]])) if names else 0
-    return [{k: np.asarray(table[k])[i].item() for k in names} for i in range(count)]
-
-
-def _columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for k in rows[0] if rows else ():
-        values = [r[k] for r in rows]
-        if k in _STR_COLUMNS:
-            out[k] = np.array(["" if v is None else str(v) for v in values])
-        elif k in _BOOL_COLUMNS:
-            out[k] = np.array([bool(v) for v in values])
-        else:
-            out[k] = np.array([np.nan if v is None else v for v in values])
-    return out
-
-
 def save(result: Result, run_dir: str | Path) -> None:
-    """Write the tables, summary and arrays of ``result`` to ``run_dir``."""
-    out = Path(run_dir)
-    results.write_table(out / STARTS_FILE, _rows(result.starts))
-    results.write_table(out / ENDPOINTS_FILE, _rows(result.endpoints))
-    results.write_json(out / SUMMARY_FILE, {"summary": result.summary, "timings": result.timings,
-                                            "info": result.info})
-    results.write_arrays(out / ARRAYS_FILE, {"grad_norms": result.grad_norms,
-                                             "points": result.points})
+    """Write ``config.json`` (checked against the one there), ``starts.csv``,
+    ``endpoints.csv``, ``summary.json`` and ``arrays.npz``."""
+    _common.write_run(
+        run_dir, config=result.config, problem_info=result.info["problem"], dtype="float64",
+        tables={"starts": result.starts, "endpoints": result.endpoints},
+        json_files={"summary": {"summary": result.summary, "timings": result.timings,
+                                "info": result.info}},
+        arrays={"finder": {"grad_norms": result.grad_norms, "points": result.points}},
+    )
 
 
 def load(run_dir: str | Path) -> Result:
     """Read a run directory written by :func:`run` back into a result."""
-    out = Path(run_dir)
-    config = _common.config_from_json(Config, results.read_config(out)["config"])
-    stored = results.read_json(out / SUMMARY_FILE)
-    arrays = results.read_arrays(out / ARRAYS_FILE)
-    return Result(
-        config,
-        _columns(results.read_table(out / STARTS_FILE)),
-        _columns(results.read_table(out / ENDPOINTS_FILE)),
-        arrays["grad_norms"], arrays["points"],
-        stored["summary"], stored["timings"], stored["info"],
-    )
+    config, _, _, tables, stored, arrays = _common.read_run(
+        run_dir, Config, tables=("starts", "endpoints"), json_files=("summary",),
+        bool_columns=_BOOL_COLUMNS, str_columns=_STR_COLUMNS)
+    stored = stored["summary"]
+    return Result(config, tables["starts"], tables["endpoints"], arrays["finder"]["grad_norms"],
+                  arrays["finder"]["points"], stored["summary"], stored["timings"],
+                  stored["info"])
