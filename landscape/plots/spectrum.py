@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from landscape.plots.style import COLORS, figure_size, no_data, panel_letters, style
 
@@ -50,8 +51,9 @@ def plot_top_eigenvalues(ax, result):
                        color=ax.get_lines()[-1].get_color())
     if result.spread is not None:
         values = np.asarray(result.spread["values"])
-        ax.plot(np.full(len(values), 0.6), np.maximum(values, 1e-12), "_", ms=7,
-                color=COLORS[2], label=f"trained, {len(values)} subsamples")
+        ax.plot(np.full(len(values), 1.25), np.maximum(values, 1e-12), "x", ms=3.5,
+                color=COLORS[2], label=rf"$\lambda_1$ on {len(values)} subsamples")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("rank i")
     ax.set_ylabel(r"$\lambda_i$ (log scale)")
     ax.legend(loc="upper right")
@@ -95,15 +97,15 @@ def plot_layers(ax, result):
     width = 0.38
     for shift, phase, color in ((-width / 2, "init", COLORS[0]), (width / 2, "trained",
                                                                   COLORS[1])):
-        ax.bar(pos + shift, np.maximum(layers[f"{phase}_lambda_max"], 1e-12), width,
-               color=color, label=phase)
-    ax.set_yscale("log")
+        ax.bar(pos + shift, layers[f"{phase}_lambda_max"], width, color=color, label=phase)
+    top = float(np.nanmax([layers["init_lambda_max"], layers["trained_lambda_max"]]))
+    ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.35 * top if top > 0 else 1.0)  # legend room
     ax.set_xticks(pos)
     ax.set_xticklabels([f"{n}\n({int(k)})" for n, k in zip(names, layers["size"], strict=True)],
                        fontsize=5.5)
     ax.set_xlabel("layer weights (parameters)")
-    ax.set_ylabel(r"$\lambda_{\max}$ of the layer (log scale)")
-    ax.legend(loc="upper left")
+    ax.set_ylabel(r"$\lambda_{\max}$ of the layer")
+    ax.legend(loc="upper right", ncol=2)
     return ax
 
 
