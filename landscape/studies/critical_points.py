@@ -91,11 +91,11 @@ class Config:
     seed : int
         Master seed (training keys, random starts).
     l2 : float
-        L2 penalty ``0.5 * l2 * |theta|^2`` in the objective.
+        L2 penalty coefficient: the objective adds 0.5 * l2 * |theta|^2.
     num_seeds : int
         Training runs; their endpoints are classified.
     optimizer : str
-        Optimizer of the training runs (:data:`landscape.train.OPTIMIZERS`).
+        Optimizer of the training runs (a name in landscape.train.OPTIMIZERS).
     learning_rate : float
         Learning rate of the training runs.
     num_steps : int
@@ -103,15 +103,15 @@ class Config:
     batch_size : int or None
         Minibatch size of the training runs (None: full batch).
     eval_every : int
-        Parameters are recorded every ``eval_every`` steps (step 0 included).
+        Steps between recorded parameters (step 0 included).
     num_trajectory_points : int
         Recorded points per run used as starts, at roughly log-spaced steps (the
         loss falls fastest early): step 0, the last step and points between.
     num_random : int
-        Random initialisations used as starts, ...
+        Random initialisations used as starts.
     init_scales : tuple of float
-        ... each multiplied by the next of these factors in turn (larger weights
-        reach saddles of higher loss).
+        Factors multiplying the random starts in turn (larger weights reach saddles
+        of higher loss).
     max_iters : int
         Newton-MR steps.
     minres_iters : int
@@ -123,8 +123,8 @@ class Config:
     rtol : float
         Relative eigenvalue threshold of the classification.
     chunk_size : int
-        Starts solved together (one ``vmap``); one compile serves every chunk, and
-        each finished chunk is written to the run directory.
+        Starts solved together in one vmap and written to the run directory as one
+        part; one compile serves every chunk.
     """
 
     seed: int = 0

@@ -64,10 +64,9 @@ class Config:
     Attributes
     ----------
     seed : int
-        Master seed: the two runs train with ``split(key(seed), 2)``; directions and
-        the curve's values of ``t`` use keys folded from it.
+        Master seed of the two runs, the directions and the curve's training.
     optimizer : str
-        Optimizer of both runs (:data:`landscape.train.OPTIMIZERS`).
+        Optimizer of both runs (a name in landscape.train.OPTIMIZERS).
     learning_rate : float
         Learning rate of both runs.
     num_steps : int
@@ -75,12 +74,12 @@ class Config:
     batch_size : int or None
         Minibatch size (None: full batch).
     eval_every : int
-        The path has a point every ``eval_every`` steps.
+        Steps between the recorded points of the training path.
     grid_points : int
         Points per axis of every 2-D grid.
     span : float
-        The random plane covers ``[-span, span]^2`` in units of the filter-normalised
-        directions (1 = one filter norm).
+        Half-width of the random plane in units of the filter-normalised directions
+        (1 = one filter norm).
     margin : float
         The PCA and curve planes extend their content by this fraction on each side.
     num_interp_points : int
@@ -90,9 +89,9 @@ class Config:
     bezier_learning_rate : float
         Learning rate of the curve's control point.
     bezier_num_ts : int
-        Values of ``t`` per step of the curve's training.
+        Values of t per step of the curve's training.
     memory_bytes : int
-        Memory for one chunk of grid points (:func:`landscape.surfaces.chunk_size_for`).
+        Memory for one chunk of grid points, in bytes.
     """
 
     seed: int = 0

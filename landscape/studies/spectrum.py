@@ -87,17 +87,17 @@ class Config:
     seed : int
         Initialisation, Lanczos start vectors, probes and subsamples.
     learning_rate : float
-        Full-batch gradient descent step size; the edge of stability is ``2 / learning_rate``.
+        Full-batch gradient descent step size; the edge of stability is 2 / learning_rate.
     num_steps : int
         Gradient-descent steps.
     eval_every : int
-        ``lambda_max`` is tracked every ``eval_every`` steps.
+        Steps between the points where lambda_max is tracked along training.
     num_top : int
         Extreme eigenvalues computed at each end of the spectrum.
     lanczos_iters : int
-        Lanczos basis for the extreme eigenvalues (at least ``2 * num_top``).
+        Lanczos basis for the extreme eigenvalues (at least 2 * num_top).
     tol : float
-        Lanczos tolerance, relative to ``lambda_max``.
+        Lanczos tolerance, relative to lambda_max.
     slq_iters : int
         Lanczos steps per probe of stochastic Lanczos quadrature.
     slq_probes : int
@@ -105,13 +105,13 @@ class Config:
     sigma_rel : float
         Width of the gaussian smoothing the drawn density, relative to the spectral range.
     index_rtol : float
-        An eigenvalue counts as negative below ``-index_rtol * lambda_max``.
+        An eigenvalue counts as negative below -index_rtol * lambda_max.
     sharpness_iters : int
-        Lanczos basis for ``lambda_max`` along training.
+        Lanczos basis for lambda_max along training and on each subsample.
     layer_iters : int
         Lanczos basis for the curvature of each layer's weights (0: skip the layers).
     spread_subsamples : int
-        Data subsamples for the spread of ``lambda_max`` (0: skip the spread).
+        Data subsamples for the spread of lambda_max (0: skip the spread).
     spread_size : int
         Training examples in each subsample.
     """
