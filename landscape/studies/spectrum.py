@@ -196,7 +196,8 @@ class Result(NamedTuple):
     spectra : dict
         ``"init"`` and ``"trained"``, each with ``top`` (num_top,) descending,
         ``bottom`` (num_top,) ascending, ``top_residuals`` / ``bottom_residuals``, the
-        SLQ ``nodes`` / ``weights`` (probes, slq_iters), ``trace``, ``trace_stderr``,
+        SLQ ``nodes`` / ``weights`` (probes, slq_iters), the smoothed density ``density``
+        on ``grid`` (3000,), ``trace``, ``trace_stderr``,
         ``index``, ``index_stderr``, ``index_lower``, ``index_upper``, ``outliers``,
         ``gap_ratio``, ``converged``, ``num_matvecs``.
     sharpness : dict of (E,) arrays or None
