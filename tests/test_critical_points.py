@@ -143,12 +143,12 @@ def test_files_round_trip_rerun_loads_and_figure(tiny_run, tmp_path, monkeypatch
 
 
 def test_cnn1d_end_to_end():
-    prob = registry.builtin("cnn1d", dataset="mnist1d", num_samples=60, channels=(2,),
+    prob = registry.builtin("cnn1d", dataset="mnist1d", num_samples=60, channels=(1,),
                             num_train=24)
     config = cp.Config(num_seeds=1, num_steps=20, eval_every=10, num_trajectory_points=2,
                        num_random=1, max_iters=4, minres_iters=20, chunk_size=3)
     result = cp.run(prob, config, progress=False)
-    assert len(result.starts["status"]) == 3 and result.points.shape == (3, 422)
+    assert len(result.starts["status"]) == 3 and result.points.shape == (3, 216)
     assert set(result.starts["status"]) <= set(critical.STATUSES)
     assert result.endpoints["lambda_max"][0] > 0
     assert result.summary["num_starts"] == 3
