@@ -48,6 +48,11 @@ def plot_random_plane(ax, result, *, surface_3d: bool = False):
     """The training loss on the filter-normalised random plane around solution ``a``
     (contours of log10 loss), or, with ``surface_3d`` and a 3-D axis, as a surface."""
     s = result.random_plane
+    if s is None and hasattr(ax, "text2D"):  # a 3-D axis: say it on its 2-D overlay
+        ax.text2D(0.5, 0.5, _skipped(result, "random_plane"), transform=ax.transAxes,
+                  ha="center", va="center", fontsize=6.5, wrap=True)
+        ax.set_axis_off()
+        return ax
     if s is None:
         return no_data(ax, _skipped(result, "random_plane"))
     if surface_3d:
