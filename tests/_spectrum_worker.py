@@ -16,7 +16,8 @@ from landscape import data, problem, results
 from landscape.studies import spectrum
 
 CONFIG = spectrum.Config(num_steps=6, eval_every=3, num_top=2, lanczos_iters=8, slq_iters=6,
-                         slq_probes=2, sharpness_iters=6, layer_iters=4, spread_subsamples=0)
+                         slq_probes=2, sharpness_iters=6, layer_iters=4, spread_subsamples=0,
+                         gauss_newton=False)
 
 
 def make_problem():

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from landscape import data, lanczos, problem, registry, results
+from landscape import curvature, data, objectives, problem, registry, results
 from landscape.plots import spectrum as plots_spectrum
 from landscape.studies import cli, spectrum
 
@@ -84,11 +84,25 @@ def test_eigenvalues_match_dense_hessians(plain_run):
         np.testing.assert_allclose(s["bottom"], w[:3], atol=1e-8 + s["bottom_residuals"].max())
         assert s["outliers"] == spectrum.count_outliers(s["top"])[0]
         assert result.summary[phase]["lambda_max"] == pytest.approx(w[-1], rel=1e-6)
+    # the Gauss-Newton matrix J^T H_out J: the Hessian of the loss of the linearised network
+    outputs, x_train = prob.outputs_fn(), jnp.asarray(prob.data.x_train)
+    for phase, x in (("init", trajectory[0]), ("trained", trajectory[-1])):
+        x0 = jnp.asarray(x)
+
+        def linearised(y, x0=x0):
+            f0, df = jax.jvp(lambda z: outputs(unravel(z), x_train), (x0,), (y - x0,))
+            return objectives.cross_entropy(f0 + df, jnp.asarray(prob.data.y_train))
+
+        w = np.linalg.eigvalsh(np.asarray(jax.hessian(linearised)(x0)))
+        g = result.gauss_newton[phase]
+        np.testing.assert_allclose(g["top"], w[::-1][:3], atol=1e-8 + g["top_residuals"].max())
+        assert w[0] > -1e-10  # positive semi-definite
+        assert result.summary["gauss_newton"][phase]["outliers"] == g["outliers"]
     # per layer: the Hessian restricted to one weight matrix
     layers = result.layers
     assert list(layers["name"]) == ["['w1']", "['w2']"]
     for i, name in enumerate(layers["name"]):
-        idx = lanczos.subset_indices(params0, lambda path, leaf, n=name: path == n)
+        idx = curvature.subset_indices(params0, lambda path, leaf, n=name: path == n)
         w = _dense(prob, trajectory[-1], unravel, idx)
         assert layers["size"][i] == len(idx)
         assert layers["trained_lambda_max"][i] == pytest.approx(w[-1], rel=1e-6, abs=1e-9)
@@ -117,6 +131,9 @@ def test_run_directory_reads_back_and_draws(plain_run, tmp_path):
     assert back.problem["name"] == "plain tanh mlp"
     text = spectrum.format_summary(back.summary)
     assert "layer ['w1']" in text and "subsamples" in text and "outliers" in text
+    assert "Gauss-Newton trained" in text
+    np.testing.assert_array_equal(back.gauss_newton["trained"]["top"],
+                                  result.gauss_newton["trained"]["top"])
     fig = plots_spectrum.figure(back)
     for ax in fig.axes[:4]:
         assert ax.get_xlabel() and ax.get_ylabel()
@@ -135,10 +152,12 @@ def test_flipped_x64_is_refused(plain_run):
 
 def test_cnn1d_layers_are_its_weights():
     prob = registry.builtin("cnn1d", dataset="mnist1d", num_samples=60, channels=(2,))
-    config = dataclasses.replace(TINY, spread_subsamples=0, num_top=2, lanczos_iters=12)
+    config = dataclasses.replace(TINY, spread_subsamples=0, num_top=2, lanczos_iters=12,
+                                 gauss_newton=False)
     result = spectrum.run(prob, config, progress=False)
     assert list(result.layers["name"]) == ["[0]['w']", "[1]['w']"]
-    assert result.summary["skipped"] == {"spread": "spread_subsamples = 0"}
+    assert result.summary["skipped"] == {"spread": "spread_subsamples = 0",
+                                         "gauss_newton": "gauss_newton = False"}
     assert np.all(result.layers["trained_lambda_max"] >= result.layers["trained_lambda_min"])
     assert np.isfinite(result.summary["trained"]["lambda_max"])
 
@@ -172,7 +191,8 @@ def test_killed_run_resumes_without_recomputing(tmp_path):
     assert set(second) == {"spectrum_init", "spectrum_trained", "sharpness"}
     result = spectrum.load(run_dir)
     skipped = result.summary["skipped"]
-    assert set(skipped) == {"layers", "spread"} and "no layout" in skipped["layers"]
+    assert set(skipped) == {"layers", "spread", "gauss_newton"}
+    assert "no layout" in skipped["layers"]
     assert result.sharpness["lambda_max"].shape == (3,)
 
 

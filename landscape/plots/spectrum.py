@@ -41,7 +41,8 @@ def plot_density(ax, result, *, phase: str, color=None, label=None):
 
 def plot_top_eigenvalues(ax, result):
     """The ``num_top`` largest eigenvalues at the start and the end, with the outlier gap,
-    and ``lambda_max`` on each data subsample of the spread."""
+    those of the Gauss-Newton matrix after training (Papyan 2020), and ``lambda_max`` on
+    each data subsample of the spread."""
     for phase, marker in (("init", "o"), ("trained", "s")):
         s = result.spectra[phase]
         rank = np.arange(1, len(s["top"]) + 1)
@@ -49,6 +50,10 @@ def plot_top_eigenvalues(ax, result):
         if s["outliers"] < len(s["top"]):
             ax.axvline(s["outliers"] + 0.5, ls=":", lw=0.8,
                        color=ax.get_lines()[-1].get_color())
+    if result.gauss_newton is not None:
+        g = result.gauss_newton["trained"]["top"]
+        ax.semilogy(np.arange(1, len(g) + 1), np.maximum(g, 1e-12), "s", ms=4, mfc="none",
+                    color=COLORS[3], label="trained, Gauss-Newton")
     if result.spread is not None:
         values = np.asarray(result.spread["values"])
         ax.plot(np.full(len(values), 1.25), np.maximum(values, 1e-12), "x", ms=3.5,

@@ -9,14 +9,18 @@ in the problem's ``curvature_mode``, evaluation mode by default; the mode is rec
 
 * at the initialisation and at the end of training: the ``num_top`` largest and
   smallest Hessian eigenvalues with their residuals (:func:`landscape.lanczos.extreme_eigs`),
-  the spectral density by stochastic Lanczos quadrature (:func:`landscape.lanczos.slq`,
+  the spectral density by stochastic Lanczos quadrature (:func:`landscape.stochtrace.slq`,
   Ubaru et al. 2017), the trace from the same probes, and the index (fraction of
   eigenvalues below ``-index_rtol * lambda_max``) with its bracket;
 * counts the outliers: the top eigenvalues above the largest relative gap among the
   ``num_top`` largest (for a ``C``-class problem about ``C`` outliers separate from
   the bulk during training: Sagun et al. 2017, Papyan 2019, Ghorbani et al. 2019);
+* the ``num_top`` largest eigenvalues of the Gauss-Newton matrix ``J^T H_out J``
+  (:func:`landscape.curvature.gauss_newton_operator`) at both points and their outliers,
+  beside the Hessian's: the outliers of the Hessian come from the Gauss-Newton part
+  (Papyan 2020);
 * per layer: the largest and smallest eigenvalue of the Hessian restricted to the
-  weights of one layer (:func:`landscape.lanczos.restrict`), the other parameters held
+  weights of one layer (:func:`landscape.curvature.restrict`), the other parameters held
   fixed; it needs the problem's layout (``problem.layout.weights``) and is skipped,
   with that reason, without it;
 * the spread of ``lambda_max`` over ``spread_subsamples`` random subsets of
@@ -40,6 +44,8 @@ Papyan, V. (2019). Measurements of three-level hierarchical structure in the out
 in the spectrum of deepnet Hessians. ICML.
 Cohen, J. M., Kaur, S., Li, Y., Kolter, J. Z. and Talwalkar, A. (2021). Gradient
 descent on neural networks typically occurs at the edge of stability. ICLR.
+Papyan, V. (2020). Traces of class/cross-class structure pervade deep learning
+spectra. JMLR 21(252).
 Ubaru, S., Chen, J. and Saad, Y. (2017). Fast estimation of tr(f(A)) via stochastic
 Lanczos quadrature. SIAM J. Matrix Anal. Appl. 38(4).
 """
@@ -57,7 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import curvature, data, lanczos, results
+from landscape import curvature, data, lanczos, objectives, results
 from landscape.problem import Problem
 from landscape.studies import _common
 from landscape.studies import spectrum_measure as measure
@@ -114,6 +120,8 @@ class Config:
         Data subsamples for the spread of lambda_max (0: skip the spread).
     spread_size : int
         Training examples in each subsample.
+    gauss_newton : bool
+        Also compute the largest eigenvalues of the Gauss-Newton matrix (Papyan 2020).
     """
 
     seed: int = 0
@@ -131,6 +139,7 @@ class Config:
     layer_iters: int = 30
     spread_subsamples: int = 8
     spread_size: int = 256
+    gauss_newton: bool = True
 
     def __post_init__(self):
         def is_int(value):
@@ -145,6 +154,8 @@ class Config:
             value = getattr(self, name)
             if not is_int(value) or value < 0:
                 raise ValueError(f"{name}: must be a non-negative integer, got {value!r}")
+        if not isinstance(self.gauss_newton, bool | np.bool_):
+            raise ValueError(f"gauss_newton: must be a bool, got {self.gauss_newton!r}")
         if self.layer_iters == 1:
             raise ValueError("layer_iters: need at least 2 Lanczos steps (or 0 to skip)")
         if self.spread_subsamples == 1:
@@ -205,6 +216,9 @@ class Result(NamedTuple):
     layers : dict of (L,) arrays or None
         ``name`` (the weight's path), ``size``, and for ``init_`` and ``trained_``:
         ``lambda_max``, ``lambda_min`` and their residuals.
+    gauss_newton : dict or None
+        ``"init"`` and ``"trained"``: ``top`` (num_top,) eigenvalues of the Gauss-Newton
+        matrix, descending, ``top_residuals``, ``outliers``, ``gap_ratio``.
     spread : dict or None
         ``values`` (s,), ``residuals`` (s,) of ``lambda_max`` on each subsample, and
         ``indices`` (s, spread_size) of the training examples in it.
@@ -220,6 +234,7 @@ class Result(NamedTuple):
     layers: dict[str, np.ndarray] | None
     spread: dict[str, np.ndarray] | None
     summary: dict[str, Any]
+    gauss_newton: dict[str, dict[str, Any]] | None = None
 
 
 def _train(problem, config, key, progress):
@@ -286,6 +301,7 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
     key = jax.random.key(config.seed)
     k_train, k_init_spec, k_end_spec, k_sharp = jax.random.split(key, 4)
     k_layers, k_spread = jax.random.fold_in(key, 4), jax.random.fold_in(key, 5)
+    k_gn = jax.random.fold_in(key, 6)
     skipped: dict[str, str] = {}
 
     trained = results.cached_part(run_dir, "train",
@@ -311,6 +327,21 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
         "trained": results.cached_part(run_dir, "spectrum_trained", lambda: measure.spectrum_at(
             trajectory[-1], config, op_end, k_end_spec, fns)),
     }
+
+    gauss_newton = None
+    if not config.gauss_newton:
+        skipped["gauss_newton"] = "gauss_newton = False"
+    else:
+        output_loss = (objectives.get_loss(problem.loss) if isinstance(problem.loss, str)
+                       else problem.loss)
+        out_end = problem.outputs_fn(state)
+        out_init = problem.outputs_fn(state0) if problem.has_state else out_end
+        gn_ops = {phase: curvature.gauss_newton_operator(out, output_loss, unravel(x), batch)
+                  for phase, out, x in (("init", out_init, trajectory[0]),
+                                        ("trained", out_end, trajectory[-1]))}
+        gauss_newton = results.cached_part(run_dir, "gauss_newton", lambda: (
+            measure.gauss_newton_top(config, gn_ops, {"init": trajectory[0],
+                                                      "trained": trajectory[-1]}, k_gn)))
 
     layers = None
     if config.layer_iters == 0:
@@ -357,18 +388,18 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
         }
 
     summary = summarize(config, spectra, sharpness, layers, spread, int(op_end.size),
-                        bool(trained["diverged"]), skipped)
+                        bool(trained["diverged"]), skipped, gauss_newton)
     summary.update(problem=problem.name, curvature_mode=problem.curvature_mode,
                    seconds=time.perf_counter() - start)
     result = Result(config, problem.describe(), int(op_end.size), spectra, sharpness,
-                    layers, spread, summary)
+                    layers, spread, summary, gauss_newton)
     if run_dir is not None:
         save(result, run_dir)
     return result
 
 
 def summarize(config, spectra, sharpness, layers, spread, num_params, diverged,
-              skipped) -> dict[str, Any]:
+              skipped, gauss_newton=None) -> dict[str, Any]:
     """The scalars of every part of the study, from its arrays."""
     edge = 2.0 / config.learning_rate
     out: dict[str, Any] = {
@@ -403,6 +434,12 @@ def summarize(config, spectra, sharpness, layers, spread, num_params, diverged,
             "outliers": int(s["outliers"]),
             "gap_ratio": float(s["gap_ratio"]),
             "converged": bool(s["converged"]),
+        }
+    if gauss_newton is not None:
+        out["gauss_newton"] = {
+            phase: {"lambda_max": float(g["top"][0]), "residual_max": float(g["top_residuals"][0]),
+                    "outliers": int(g["outliers"]), "gap_ratio": float(g["gap_ratio"])}
+            for phase, g in gauss_newton.items()
         }
     if layers is not None:
         out["layers"] = {
@@ -442,6 +479,12 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"trace {s['trace']:.4g} +- {s['trace_stderr']:.2g}, index {s['index']:.3f} +- "
             f"{s['index_stderr']:.3f} (bracket [{lo:.3f}, {hi:.3f}]), {s['outliers']} outliers "
             f"(gap ratio {s['gap_ratio']:.2f})"
+        )
+    for phase, g in summary.get("gauss_newton", {}).items():
+        lines.append(
+            f"  Gauss-Newton {phase}: lambda_max {g['lambda_max']:.4g} (residual "
+            f"{g['residual_max']:.1g}), {g['outliers']} outliers (gap ratio "
+            f"{g['gap_ratio']:.2f}; Hessian {summary[phase]['outliers']})"
         )
     for name, layer in summary.get("layers", {}).items():
         lines.append(
@@ -485,6 +528,8 @@ def save(result: Result, run_dir: str | Path) -> None:
                for phase, s in result.spectra.items()}
     parts = {part: getattr(result, part) for part in ("sharpness", "layers", "spread")
              if getattr(result, part) is not None}
+    for phase, g in (result.gauss_newton or {}).items():
+        parts[f"gauss_newton_{phase}"] = g
     _common.write_run(
         run_dir, config=result.config, problem_info=result.problem, dtype=None, tables={},
         json_files={"summary": {"summary": result.summary, "num_params": result.num_params,
@@ -503,6 +548,9 @@ def load(run_dir: str | Path) -> Result:
         s = {name: arrays[phase][name] for name in _SPECTRUM_ARRAYS}
         s.update({name: arrays[phase][name].item() for name in _SPECTRUM_SCALARS})
         spectra[phase] = s
+    gauss_newton = {phase: {k: (v.item() if np.ndim(v) == 0 else v)
+                            for k, v in arrays[f"gauss_newton_{phase}"].items()}
+                    for phase in ("init", "trained") if f"gauss_newton_{phase}" in arrays}
     return Result(config, stored["problem"], int(stored["num_params"]), spectra,
                   arrays.get("sharpness"), arrays.get("layers"), arrays.get("spread"),
-                  stored["summary"])
+                  stored["summary"], gauss_newton or None)

@@ -11,11 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape import lanczos
+from landscape import curvature, lanczos, stochtrace
 from landscape.studies._common import progress_bar
 
-__all__ = ["count_outliers", "density_on_grid", "layers", "sharpness", "spectrum_at",
-           "spectrum_fns"]
+__all__ = ["count_outliers", "density_on_grid", "gauss_newton_top", "layers", "sharpness",
+           "spectrum_at", "spectrum_fns"]
 
 
 def count_outliers(top: np.ndarray) -> tuple[int, float]:
@@ -44,7 +44,7 @@ def spectrum_fns(config):
                              which="both", tol=config.tol, num_restarts=10, check_every=10),
         static_argnums=0,
     )
-    slq = lanczos.slq(num_iters=config.slq_iters, num_probes=config.slq_probes)
+    slq = stochtrace.slq(num_iters=config.slq_iters, num_probes=config.slq_probes)
     density = jax.jit(lambda matvec, k, *a: slq(matvec, k, *a, size=a[0].size, dtype=a[0].dtype),
                       static_argnums=0)
     return eigs, density
@@ -61,9 +61,9 @@ def spectrum_at(x, config, op, key, fns):
     density = density_fn(op.matvec, k_slq, *args)
     lmax = float(vals[-1])
     threshold = config.index_rtol * abs(lmax)
-    trace, trace_se = lanczos.trace_estimate(density)
-    index, index_se = lanczos.negative_fraction(density, threshold=threshold)
-    lower, upper = lanczos.negative_fraction_bounds(density, threshold=threshold)
+    trace, trace_se = stochtrace.trace_estimate(density)
+    index, index_se = stochtrace.negative_fraction(density, threshold=threshold)
+    lower, upper = stochtrace.negative_fraction_bounds(density, threshold=threshold)
     top = vals[m:][::-1]
     outliers, ratio = count_outliers(top)
     grid, smooth = density_on_grid(density, vals, config.sigma_rel)
@@ -97,7 +97,7 @@ def density_on_grid(density, eigvals, sigma_rel):
     hi = max(float(np.max(nodes)), float(np.max(eigvals)))
     span = max(hi - lo, 1e-12)
     grid = np.linspace(lo - 0.05 * span, hi + 0.05 * span, 3000)
-    values = lanczos.density_on_grid(density, jnp.asarray(grid, density.nodes.dtype),
+    values = stochtrace.density_on_grid(density, jnp.asarray(grid, density.nodes.dtype),
                                      sigma=sigma_rel * span)
     return grid, np.asarray(values, np.float64)
 
@@ -111,8 +111,8 @@ def layers(problem, config, op, points, key):
         for field in ("lambda_max", "lambda_min", "residual_max", "residual_min"):
             out[f"{phase}_{field}"] = []
     for i, name in enumerate(names):
-        indices = lanczos.subset_indices(template, lambda path, leaf, name=name: path == name)
-        sub = lanczos.restrict(op, indices)
+        indices = curvature.subset_indices(template, lambda path, leaf, name=name: path == name)
+        sub = curvature.restrict(op, indices)
         out["size"].append(sub.size)
         eigs = jax.jit(lanczos.extreme_eigs(num_iters=min(config.layer_iters, sub.size),
                                             num_eigs=1, which="both", tol=config.tol,
@@ -143,3 +143,21 @@ def sharpness(config, op, trajectory, key, progress):
         lmax.append(float(res.eigvals[-1]))
         resid.append(float(res.residuals[-1]))
     return {"lambda_max": np.asarray(lmax), "residual": np.asarray(resid)}
+
+
+def gauss_newton_top(config, ops, points, key):
+    """The ``num_top`` largest eigenvalues of the Gauss-Newton matrix at each point
+    (``ops[phase]`` its operator), with residuals and the outlier count (Papyan 2020)."""
+    eigs = jax.jit(lanczos.extreme_eigs(num_iters=config.lanczos_iters, num_eigs=config.num_top,
+                                        which="largest", tol=config.tol, num_restarts=10,
+                                        check_every=10), static_argnums=0)
+    out: dict[str, Any] = {}
+    for i, (phase, x) in enumerate(points.items()):
+        op = ops[phase]
+        v0 = jax.random.normal(jax.random.fold_in(key, i), (op.size,), x.dtype)
+        res = eigs(op.matvec, v0, x, *op.args[1:])
+        top = np.asarray(res.eigvals, np.float64)[::-1]
+        outliers, ratio = count_outliers(top)
+        out[phase] = {"top": top, "top_residuals": np.asarray(res.residuals, np.float64)[::-1],
+                      "outliers": outliers, "gap_ratio": ratio}
+    return out
