@@ -356,13 +356,14 @@ def load(name: str, **kwargs) -> Dataset:
 
 
 def prepare(
-    name: str, *, num_samples: int | None = None, standardize: bool = False, dtype=None
+    name: str, *, num_samples: int | None = None, standardize: bool = False, dtype=None,
+    **options,
 ) -> Dataset:
     """:func:`load` a data set, optionally :func:`standardize` it, and cast it to ``dtype``
     (default: JAX's default float type, float32 or float64 under x64): the data set a
-    study config names."""
+    study config names. Further ``options`` go to the loader."""
     kwargs = {} if num_samples is None else {"num_samples": num_samples}
-    ds = load(name, **kwargs)
+    ds = load(name, **kwargs, **options)
     if standardize:
         ds = _standardize(ds)
     return ds.astype(dtype or jnp.result_type(float))

@@ -14,7 +14,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from landscape import data, models, problem
@@ -37,6 +37,8 @@ def builtin(
     channels: Sequence[int] = (25, 25, 25),
     loss: str | None = None,
     dtype=None,
+    data_options: Mapping[str, Any] | None = None,
+    num_train: int | None = None,
 ) -> problem.Problem:
     """A built-in model (:data:`MODELS`) sized for a bundled data set.
 
@@ -53,10 +55,19 @@ def builtin(
         and ``init``); ``init`` defaults to each model's own (glorot_normal, he for cnn1d).
     loss : str, optional
         Default: cross-entropy for classification, mean squared error for regression.
+    data_options : mapping, optional
+        Further keyword arguments for the data set's loader (e.g. ``in_dim``,
+        ``teacher_hidden``, ``seed`` of :func:`landscape.data.teacher_student`).
+    num_train : int, optional
+        Keep only the first ``num_train`` training examples
+        (:meth:`landscape.data.Dataset.subset`).
     """
     if model not in MODELS:
         raise ValueError(f"model: unknown built-in model {model!r}; choose one of {MODELS}")
-    ds = data.prepare(dataset, num_samples=num_samples, standardize=standardize, dtype=dtype)
+    ds = data.prepare(dataset, num_samples=num_samples, standardize=standardize, dtype=dtype,
+                      **dict(data_options or {}))
+    if num_train is not None:
+        ds = ds.subset(int(num_train))
     hidden = tuple(int(h) for h in hidden)
     init = init or ("he" if model == "cnn1d" else "glorot_normal")
     if model == "mlp":
@@ -75,6 +86,10 @@ def builtin(
         "model": model, "dataset": dataset, "num_samples": num_samples,
         "standardize": standardize, "init": init,
     }
+    if data_options:
+        options["data_options"] = dict(data_options)
+    if num_train is not None:
+        options["num_train"] = int(num_train)
     if model == "cnn1d":
         options.update(channels=list(channels), activation=activation)
     else:

@@ -1,17 +1,18 @@
-"""Loss-landscape pictures of an MLP trained on mnist1d, written to figures/.
-
-A filter-normalised random plane around a solution (contours and a 3-D surface),
-the training path on its PCA plane, the loss along straight lines from the
-initialisation to the solution and between two solutions, and a quadratic Bezier
-curve trained to connect the two solutions at low loss:
+"""Landscape pictures of a problem: a filter-normalised random plane around a solution,
+the training path on its PCA plane, straight lines from the initialisation to the
+solution and between two solutions, and a mode-connecting Bezier curve.
 
     python scripts/landscape_plot.py --profile quick
-    python scripts/landscape_plot.py --profile full --out figures --run-dir runs/landscape_plot
+    python scripts/landscape_plot.py --profile full --run-dir runs/landscape_plot-full
+    python scripts/landscape_plot.py --problem mypackage.models:make_problem --grid-points 21
 
-Arrays and a summary go to ``--run-dir`` (config.json, summary.json, arrays.npz).
+Prints the barriers and distances; then the run directory and every file written
+(config.json, summary.json, arrays.npz, parts/, and the figures
+RUN_DIR/figures/landscape_plot_*.png/.pdf unless --out is given). An interrupted run
+resumes from its run directory. See ``--help`` for every option.
 """
 
-from landscape.studies.landscape_plot import main
+from landscape.studies import cli
 
 if __name__ == "__main__":
-    main()
+    cli.main("landscape_plot")

@@ -49,11 +49,13 @@ def test_plateau_numbers_find_the_initial_stretch():
 
 
 TINY = c01_saddles.Config(
-    critical=critical_points.CriticalPointsConfig(
-        num_train=32, in_dim=3, teacher_hidden=(3,), hidden=(3,), num_seeds=2, num_steps=100,
-        eval_every=10, num_trajectory_points=3, num_random=2, max_iters=15, minres_iters=30,
-        stall_iters=10, chunk_size=8,
+    critical=critical_points.Config(
+        num_seeds=2, num_steps=100, eval_every=10, num_trajectory_points=3, num_random=2,
+        max_iters=15, minres_iters=30, stall_iters=10, chunk_size=8,
     ),
+    critical_problem=dict(model="mlp", dataset="teacher_student", num_samples=64, num_train=32,
+                          hidden=(3,), activation="tanh",
+                          data_options=dict(in_dim=3, teacher_hidden=(3,), noise=0.0, seed=0)),
     plateau_in_dim=3, plateau_hidden=3, plateau_out_dim=2, plateau_num_train=32,
     plateau_num_steps=100,
 )
@@ -75,4 +77,5 @@ def test_end_to_end_tiny(tmp_path, monkeypatch):
 
 def test_profiles_construct():
     assert dataclasses.is_dataclass(c01_saddles.PROFILES["full"])
-    assert c01_saddles.PROFILES["full"].critical == critical_points.PROFILES["full"]
+    assert c01_saddles.PROFILES["full"].critical == critical_points.PROFILES["full"].config
+    assert c01_saddles.PROFILES["full"].critical_problem == critical_points.PROFILES["full"].problem

@@ -270,9 +270,8 @@ def _engine_takes_problem() -> bool:
     return first == "problem"
 
 
-def as_model(problem):
-    """The :class:`landscape.models.Model` of a network without state: ``apply(params, x,
-    key=None)`` in training mode (dropout) when given a key, evaluation mode otherwise."""
+def _as_model(problem):
+    """The stateless ``problem`` as the ``Model`` an engine without Problems takes."""
     from landscape import models
 
     if problem.has_state:
@@ -296,17 +295,31 @@ def train_seeds(problem, config, *, keys, progress: bool = True, **kwargs):
     if _engine_takes_problem():
         result = train.train_seeds(problem, config, keys=keys, progress=progress, **kwargs)
         return result, getattr(result, "state", None)
-    result = train.train_seeds(as_model(problem), problem.data, config, keys=keys,
+    result = train.train_seeds(_as_model(problem), problem.data, config, keys=keys,
                                progress=progress, **kwargs)
     return result, None
 
 
 def train_one(problem, config, *, key, progress: bool = True):
     """Train ``problem`` once with :func:`landscape.train.train`; returns ``(TrainResult,
-    state)`` (``state`` ``None`` for a network without state)."""
+    state)`` with the final model state (``None`` for a network without state)."""
     from landscape import train
 
     if _engine_takes_problem():
         result = train.train(problem, config, key=key, progress=progress)
         return result, getattr(result, "state", None)
-    return train.train(as_model(problem), problem.data, config, key=key, progress=progress), None
+    result = train.train(_as_model(problem), problem.data, config, key=key, progress=progress)
+    return result, None
+
+
+def leaves(tree) -> dict[str, np.ndarray]:
+    """The leaves of ``tree`` as ``{"0000": ..., "0001": ...}`` (a part of a run directory
+    stores a pytree this way; empty for ``None``)."""
+    return {f"{i:04d}": np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(tree))}
+
+
+def unleaves(treedef, stored: Mapping[str, Any] | None):
+    """The pytree of structure ``treedef`` from what :func:`leaves` gave."""
+    stored = stored or {}
+    return jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(stored[k])
+                                                  for k in sorted(stored)])

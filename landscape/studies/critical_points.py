@@ -1,42 +1,44 @@
-"""Critical points against loss: find exact critical points from many starts and plot
-their index against their loss (Dauphin et al. 2014, Fig. 1).
+"""Critical points against loss: exact critical points of a :class:`~landscape.problem.Problem`'s
+loss from many starts, their index against their loss (Dauphin et al. 2014, Fig. 1), and the
+classification of the endpoints of ordinary training runs.
 
-The claim it checks (FAQ_CLAIMS.md, C1): in high dimension most critical points are
-saddles, and the index (fraction of negative Hessian eigenvalues) rises with the
+The claim it checks (C1 of the FAQ report): in high dimension most critical points
+are saddles, and the index (fraction of negative Hessian eigenvalues) rises with the
 loss, so that the critical points near the bottom are minima or nearly so. The
 study:
 
-* trains ``num_seeds`` runs of a small MLP (:func:`landscape.train.train_seeds`,
-  parameters recorded every ``eval_every`` steps) and takes the recorded points of
-  every trajectory as starts, plus ``num_random`` random initialisations scaled by
-  each of ``init_scales`` in turn;
+* trains ``num_seeds`` runs of the problem's network (parameters recorded every
+  ``eval_every`` steps) and takes recorded points of every trajectory as starts,
+  plus ``num_random`` initialisations of the problem scaled by each of
+  ``init_scales`` in turn;
 * runs the Newton-MR finder (:func:`landscape.critical.find_critical_point`) from
-  every start, batched with ``vmap``, and records how each run ended (converged,
-  gradient-flat, stalled, diverged: Frye et al. 2021 showed that finders often stop
-  in gradient-flat regions, which are not critical points);
+  every start, ``chunk_size`` starts at a time in one ``vmap``, and records how each
+  run ended (converged, gradient-flat, stalled, diverged: Frye et al. 2021 showed that
+  finders often stop in gradient-flat regions, which are not critical points);
 * classifies every end point with dense ``eigh`` (:func:`landscape.critical.classify`,
   exact index) and keeps the critical ones;
 * counts distinct critical points: two critical points with the same loss (to a
   relative 1e-8) and the same number of negative eigenvalues are taken as copies
-  (the permutation and sign symmetries of an MLP map a critical point to others
+  (the permutation and sign symmetries of a network map a critical point to others
   with the same loss and spectrum), and computes the Spearman rank correlation
   between loss and index over the distinct points;
-* classifies the endpoints of the ordinary training runs (how many are minima,
-  saddles, or not critical at all, with lambda_min and lambda_max).
+* classifies the endpoints of the training runs (how many are minima, saddles, or
+  not critical at all, with lambda_min and lambda_max).
 
 Everything runs in float64 (``jax_enable_x64``): a gradient norm of 1e-10 is below
-float32 rounding. The loss of a critical point is that of the objective whose
-critical points they are: the data loss plus the L2 penalty; the data loss alone is
-stored too. The L2 penalty (default 3e-3) lifts the exactly flat directions of the
-network so that critical points are isolated and Newton converges; without it
-almost every run ends gradient-flat.
+float32 rounding. The objective is the deterministic loss
+:meth:`Problem.loss_fn <landscape.problem.Problem.loss_fn>` (dropout off; for a network
+with model state, the evaluation-mode state at the end of the first training run)
+plus the L2 penalty ``l2 * |theta|^2 / 2``; the data loss alone is stored too. The
+penalty (default 3e-3) lifts the exactly flat directions of the network so that
+critical points are isolated and Newton converges; without it almost every run ends
+gradient-flat.
 
-Shape of the study: a frozen :class:`CriticalPointsConfig` (profiles ``quick`` and
-``full``) -> :func:`run` -> :class:`CriticalPointsResult` -> :func:`plot`. With an
-``out_dir``, :func:`run` writes ``config.json``, ``starts.csv`` (one row per start),
-``endpoints.csv`` (one row per training run), ``summary.json`` and ``arrays.npz``
-(gradient-norm trajectories and end points of the finder); :func:`load` reads them
-back.
+The run directory holds ``config.json``, one file per finished phase in ``cells/``
+(training, each chunk of starts, the endpoints: a rerun computes only the missing
+ones), ``starts.csv`` (one row per start), ``endpoints.csv`` (one row per training
+run), ``summary.json`` and ``arrays.npz`` (gradient-norm trajectories and end points
+of the finder); :func:`load` reads them back. Figures: :mod:`landscape.plots.critical_points`.
 
 References
 ----------
@@ -63,75 +65,69 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import critical, data, models, objectives, train
-from landscape.problem import from_model
+from landscape import critical, data, results, train
+from landscape.problem import Problem
+from landscape.studies import _common
+from landscape.studies._common import Profile, fmt
 
 __all__ = [
     "PROFILES",
-    "CriticalPointsConfig",
-    "CriticalPointsResult",
+    "Config",
+    "Result",
     "format_summary",
     "load",
-    "main",
-    "plot",
-    "plot_endpoints",
-    "plot_finder",
-    "plot_index_vs_loss",
     "run",
+    "save",
     "summarize",
 ]
 
-DATASETS = ("teacher_student", "mnist1d")
-
 
 @dataclasses.dataclass(frozen=True)
-class CriticalPointsConfig:
-    """Everything that fixes a critical-point study.
+class Config:
+    """Everything that fixes a critical-point study of a given problem.
 
     Attributes
     ----------
     seed : int
-        Master seed (data, training keys, random starts).
-    dataset : {"teacher_student", "mnist1d"}
-        Regression on a random tanh teacher (squared loss), or mnist1d
-        (cross-entropy, standardised inputs).
-    num_train : int
-        Training examples (the loss is the mean over all of them).
-    in_dim, teacher_hidden, noise : int, tuple of int, float
-        The teacher-student data (:func:`landscape.data.teacher_student`).
-    hidden, activation : tuple of int, str
-        The student MLP. A smooth activation (tanh) gives a smooth Hessian.
+        Master seed (training keys, random starts).
     l2 : float
-        L2 penalty ``0.5 * l2 * |theta|^2`` in the objective.
-    num_seeds, optimizer, learning_rate, num_steps, batch_size, eval_every
-        The training runs; parameters are recorded every ``eval_every`` steps
-        (step 0 included) and their endpoints are classified.
+        L2 penalty coefficient: the objective adds 0.5 * l2 * |theta|^2.
+    num_seeds : int
+        Training runs; their endpoints are classified.
+    optimizer : str
+        Optimizer of the training runs (a name in landscape.train.OPTIMIZERS).
+    learning_rate : float
+        Learning rate of the training runs.
+    num_steps : int
+        Training steps.
+    batch_size : int or None
+        Minibatch size of the training runs (None: full batch).
+    eval_every : int
+        Steps between recorded parameters (step 0 included).
     num_trajectory_points : int
         Recorded points per run used as starts, at roughly log-spaced steps (the
         loss falls fastest early): step 0, the last step and points between.
     num_random : int
-        Random initialisations used as starts ...
+        Random initialisations used as starts.
     init_scales : tuple of float
-        ... each multiplied by the next of these factors in turn (larger weights
-        reach saddles of higher loss).
-    max_iters, minres_iters, stall_iters : int
-        Newton-MR budget (steps, MINRES iterations per step, stall window).
+        Factors multiplying the random starts in turn (larger weights reach saddles
+        of higher loss).
+    max_iters : int
+        Newton-MR steps.
+    minres_iters : int
+        MINRES iterations per Newton step.
+    stall_iters : int
+        Newton-MR stall window.
     tol : float
         Gradient-norm tolerance of the finder.
     rtol : float
         Relative eigenvalue threshold of the classification.
     chunk_size : int
-        Starts solved together (one ``vmap``); one compile serves every chunk.
+        Starts solved together in one vmap and written to the run directory as one
+        part; one compile serves every chunk.
     """
 
     seed: int = 0
-    dataset: str = "teacher_student"
-    num_train: int = 256
-    in_dim: int = 10
-    teacher_hidden: tuple[int, ...] = (8,)
-    noise: float = 0.0
-    hidden: tuple[int, ...] = (8,)
-    activation: str = "tanh"
     l2: float = 3e-3
     num_seeds: int = 6
     optimizer: str = "adam"
@@ -150,28 +146,20 @@ class CriticalPointsConfig:
     chunk_size: int = 16
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        object.__setattr__(self, "teacher_hidden", tuple(int(h) for h in self.teacher_hidden))
         object.__setattr__(self, "init_scales", tuple(float(s) for s in self.init_scales))
-        for name in ("num_train", "in_dim", "num_seeds", "num_steps", "eval_every",
-                     "num_trajectory_points", "max_iters", "minres_iters", "stall_iters",
-                     "chunk_size"):
+        for name in ("num_seeds", "num_steps", "eval_every", "num_trajectory_points",
+                     "max_iters", "minres_iters", "stall_iters", "chunk_size"):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
-        if not isinstance(self.num_random, int | np.integer) or self.num_random < 0:
-            raise ValueError(f"num_random: must be an integer >= 0, got {self.num_random!r}")
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset: unknown {self.dataset!r}; choose one of {list(DATASETS)}")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ValueError(f"hidden: need positive widths, got {self.hidden}")
-        if self.activation not in models.ACTIVATIONS:
-            raise ValueError(f"activation: unknown {self.activation!r}")
+        for name in ("seed", "num_random"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name}: must be an integer >= 0, got {value!r}")
         if not self.init_scales or any(not s > 0 for s in self.init_scales):
             raise ValueError(f"init_scales: need positive factors, got {self.init_scales}")
-        for name in ("l2", "noise"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name}: must be non-negative, got {getattr(self, name)}")
+        if not self.l2 >= 0:
+            raise ValueError(f"l2: must be non-negative, got {self.l2}")
         for name in ("learning_rate", "tol", "rtol"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
@@ -179,37 +167,42 @@ class CriticalPointsConfig:
             raise ValueError(
                 f"eval_every: must divide num_steps={self.num_steps}, got {self.eval_every}"
             )
+        train.TrainConfig(**self.train_settings())  # validates the optimizer and batch size
 
-    def replace(self, **changes) -> CriticalPointsConfig:
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def profile(cls, name: str, **overrides) -> CriticalPointsConfig:
-        """The config of profile ``name`` (:data:`PROFILES`) with ``overrides``."""
-        if name not in PROFILES:
-            raise ValueError(f"profile: unknown profile {name!r}; choose one of {sorted(PROFILES)}")
-        return dataclasses.replace(PROFILES[name], **overrides)
+    def train_settings(self) -> dict[str, Any]:
+        """The training runs, parameters recorded (keyword arguments of
+        :class:`landscape.train.TrainConfig`)."""
+        return dict(optimizer=self.optimizer, learning_rate=self.learning_rate,
+                    num_steps=self.num_steps, batch_size=self.batch_size, l2=self.l2,
+                    eval_every=self.eval_every, record_params=True)
 
 
-PROFILES: dict[str, CriticalPointsConfig] = {
-    # About a minute on 2 CPU cores: a 10-8-1 tanh student (97 parameters), 6 Adam
-    # runs of 1500 steps (12 points of each) and 16 random starts: 88 starts.
-    "quick": CriticalPointsConfig(),
+def _teacher_student(num_train: int, hidden: tuple[int, ...]) -> dict[str, Any]:
+    return dict(model="mlp", dataset="teacher_student", num_samples=2 * num_train,
+                num_train=num_train, hidden=hidden, activation="tanh",
+                data_options=dict(in_dim=10, teacher_hidden=(8,), noise=0.0, seed=0))
+
+
+# The problem part is keyword arguments of landscape.registry.builtin: a tanh student
+# MLP on the first num_train examples of a random tanh teacher (squared loss).
+PROFILES: dict[str, Profile] = {
+    # About a minute on 2 CPU cores: a 10-8-1 student (97 parameters), 6 Adam runs of
+    # 1500 steps (12 points of each) and 16 random starts: 88 starts.
+    "quick": Profile(_teacher_student(256, (8,)), Config()),
     # A 10-16-1 student (193 parameters) on 512 examples, 16 runs of 3000 steps
     # (24 points of each) and 64 random starts: 448 starts.
-    "full": CriticalPointsConfig(
-        num_train=512, hidden=(16,), num_seeds=16, num_steps=3000, num_trajectory_points=24,
-        num_random=64, max_iters=150,
-    ),
+    "full": Profile(_teacher_student(512, (16,)),
+                    Config(num_seeds=16, num_steps=3000, num_trajectory_points=24,
+                           num_random=64, max_iters=150)),
 }
 
 
-class CriticalPointsResult(NamedTuple):
+class Result(NamedTuple):
     """What :func:`run` returns (and :func:`load` reads back).
 
     Attributes
     ----------
-    config : CriticalPointsConfig
+    config : Config
     starts : dict of (N,) arrays
         One row per start: ``source`` ("trajectory" or "random"), ``seed`` (run, or
         -1), ``step`` (training step, or -1), ``scale`` (init factor, or 1),
@@ -227,16 +220,16 @@ class CriticalPointsResult(NamedTuple):
         The finder's ``|g|`` trajectory per start (NaN after its stop).
     points : (N, n) array
         The finder's end point per start, flat (``jax.flatten_util.ravel_pytree``
-        order of the model's parameters).
+        order of the problem's parameters).
     summary : dict
-        :func:`summarize` of the tables.
+        :func:`summarize` of the tables, with ``"skipped"`` (parts not done, and why).
     timings : dict
-        Seconds per phase.
+        Seconds per phase (phases loaded from the run directory count 0).
     info : dict
-        Model, number of parameters, data set, loss, dtype.
+        The problem (``problem.describe()``), number of parameters, data set, loss, dtype.
     """
 
-    config: CriticalPointsConfig
+    config: Config
     starts: dict[str, np.ndarray]
     endpoints: dict[str, np.ndarray]
     grad_norms: np.ndarray
@@ -244,25 +237,6 @@ class CriticalPointsResult(NamedTuple):
     summary: dict[str, Any]
     timings: dict[str, float]
     info: dict[str, Any]
-
-
-# ----------------------------------------------------------------------------- set-up
-
-
-def make_dataset(config: CriticalPointsConfig) -> data.Dataset:
-    """The training data of ``config`` (float64)."""
-    if config.dataset == "teacher_student":
-        ds = data.teacher_student(
-            num_samples=2 * config.num_train, in_dim=config.in_dim,
-            teacher_hidden=config.teacher_hidden, noise=config.noise, seed=config.seed,
-        )
-    else:
-        ds = data.standardize(data.mnist1d(num_samples=max(2 * config.num_train, 100)))
-    if config.num_train > ds.num_train:
-        raise ValueError(
-            f"num_train: {config.num_train} is more than the {ds.num_train} training examples"
-        )
-    return ds.subset(config.num_train).astype(np.float64)
 
 
 def _check_x64():
@@ -273,28 +247,54 @@ def _check_x64():
         )
 
 
-def _progress(iterable, total, desc, progress):
-    from tqdm.auto import tqdm
+def _check(problem: Problem, config: Config) -> None:
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem: expected a landscape.problem.Problem, got "
+                         f"{type(problem).__name__}")
+    if not isinstance(config, Config):
+        raise ValueError(f"config: expected a critical_points.Config, got "
+                         f"{type(config).__name__}")
 
-    return tqdm(iterable, total=total, desc=desc, disable=not progress, leave=False)
+
+# ----------------------------------------------------------------------------- phases
+
+
+def _train(problem, config, keys, progress):
+    tcfg = _common.train_config(problem, **config.train_settings())
+    result, state = _common.train_seeds(problem, tcfg, keys=keys, progress=progress)
+    steps = np.asarray(result.curves.step)
+    chosen = _log_spaced(len(steps), config.num_trajectory_points)
+    return {
+        "trajectory": np.asarray(result.trajectory)[:, chosen],  # (S, E, n)
+        "steps": steps[chosen],
+        "final": np.stack([np.asarray(ravel_pytree(_common.index_tree(result.params, s))[0])
+                           for s in range(config.num_seeds)]),  # (S, n)
+        "state": _common.leaves(None if state is None else _common.index_tree(state, 0)),
+    }
+
+
+def _flatten(prefix: str, tree: NamedTuple) -> dict[str, np.ndarray]:
+    return {f"{prefix}{k}": np.asarray(v) for k, v in tree._asdict().items()}
+
+
+def _field(arrays: Mapping[str, Any], prefix: str, name: str) -> np.ndarray:
+    return np.asarray(arrays[prefix + name])
 
 
 # ----------------------------------------------------------------------------- run
 
 
-def run(
-    config: CriticalPointsConfig,
-    out_dir: str | Path | None = None,
-    *,
-    progress: bool = True,
-) -> CriticalPointsResult:
+def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
+        progress: bool = True) -> Result:
     """Train, find critical points from every start, classify them and the endpoints.
 
     Parameters
     ----------
-    config : CriticalPointsConfig
-    out_dir : path, optional
-        Run directory to write (see the module docstring).
+    problem : Problem
+        Its parameters must be float64 (build it with x64 enabled).
+    config : Config
+    run_dir : path, optional
+        Run directory (see the module docstring); finished phases are loaded from it.
     progress : bool
         tqdm bars for training and for the chunks of starts.
 
@@ -303,46 +303,35 @@ def run(
     ValueError
         When float64 is not enabled, or for a bad config (naming the field).
     """
-    from landscape import results
-
     _check_x64()
-    if out_dir is not None:
-        results.write_config(out_dir, config)
+    _check(problem, config)
+    if run_dir is not None:
+        results.write_config(run_dir, config, problem=problem)
     timings: dict[str, float] = {}
     key = jax.random.key(config.seed)
     k_train, k_random, k_classify = jax.random.split(key, 3)
 
-    dataset = make_dataset(config)
-    loss_name = "mse" if dataset.task == "regression" else "cross_entropy"
-    model = models.mlp(dataset.in_dim, config.hidden, dataset.out_dim,
-                       activation=config.activation, dtype=jnp.float64)
-    objective = objectives.make_loss(model.apply, loss=loss_name, l2=config.l2)
-    data_loss = objectives.make_loss(model.apply, loss=loss_name)
-    batch = data.Batch(jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train))
-
-    # ---- training runs: trajectories (starts) and endpoints
     t0 = time.perf_counter()
-    tcfg = train.TrainConfig(
-        optimizer=config.optimizer, learning_rate=config.learning_rate,
-        num_steps=config.num_steps, batch_size=config.batch_size, l2=config.l2,
-        eval_every=config.eval_every, record_params=True,
-    )
-    trained = train.train_seeds(from_model(model, dataset, loss=loss_name), tcfg,
-                                keys=jax.random.split(k_train, config.num_seeds),
-                                progress=progress)
-    steps = np.asarray(trained.curves.step)
-    chosen = _log_spaced(len(steps), config.num_trajectory_points)
-    trajectory = np.asarray(trained.trajectory)[:, chosen]  # (S, E, n)
-    steps = steps[chosen]
+    trained = results.cached_part(run_dir, "train", lambda: _train(
+        problem, config, jax.random.split(k_train, config.num_seeds), progress))
     timings["train"] = time.perf_counter() - t0
+    trajectory, steps = np.asarray(trained["trajectory"]), np.asarray(trained["steps"])
 
-    template = model.init(k_random)
+    template, state0 = problem.init_all(k_random)
+    state = _common.unleaves(jax.tree_util.tree_structure(state0), trained.get("state"))
+    objective = problem.loss_fn(state, l2=config.l2)
+    data_loss = problem.loss_fn(state)
     flat0, unravel = ravel_pytree(template)
+    if flat0.dtype != jnp.float64:
+        raise ValueError(f"problem: parameters of {problem.name!r} are {flat0.dtype}; build "
+                         "the problem with x64 enabled so that they are float64")
     n = int(flat0.size)
+    batch = data.Batch(jnp.asarray(problem.data.x_train), jnp.asarray(problem.data.y_train))
+
     S, E = trajectory.shape[:2]
+    scales = [config.init_scales[i % len(config.init_scales)] for i in range(config.num_random)]
     random_flat = np.stack([
-        np.asarray(ravel_pytree(model.init(k))[0])
-        * config.init_scales[i % len(config.init_scales)]
+        np.asarray(ravel_pytree(problem.init(k))[0]) * scales[i]
         for i, k in enumerate(jax.random.split(k_random, config.num_random))
     ]) if config.num_random else np.zeros((0, n))
     start_flat = np.concatenate([trajectory.reshape(S * E, n), random_flat])
@@ -351,10 +340,7 @@ def run(
         "source": np.array(["trajectory"] * (S * E) + ["random"] * config.num_random),
         "seed": np.concatenate([np.repeat(np.arange(S), E), -np.ones(config.num_random, int)]),
         "step": np.concatenate([np.tile(steps, S), -np.ones(config.num_random, int)]),
-        "scale": np.concatenate([
-            np.ones(S * E),
-            [config.init_scales[i % len(config.init_scales)] for i in range(config.num_random)],
-        ]),
+        "scale": np.concatenate([np.ones(S * E), scales]),
     }
 
     # ---- the finder and the classification, chunk by chunk (one compile for all)
@@ -372,82 +358,98 @@ def run(
 
     solve_chunk = jax.jit(jax.vmap(solve))
     chunk = config.chunk_size
-    outs = []
-    for lo in _progress(range(0, N, chunk), -(-N // chunk), "critical points", progress):
+
+    def compute_chunk(lo):
         block = start_flat[lo : lo + chunk]
         pad = chunk - len(block)
         if pad:
             block = np.concatenate([block, np.repeat(block[-1:], pad, axis=0)])
-        out = jax.device_get(solve_chunk(jnp.asarray(block)))
-        outs.append(jax.tree_util.tree_map(lambda a, m=chunk - pad: np.asarray(a)[:m], out))
-    start_loss, res, cls, dloss = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *outs)
+        start_loss, res, cls, dloss = jax.device_get(solve_chunk(jnp.asarray(block)))
+        out = {"start_loss": start_loss, "data_loss": dloss, **_flatten("res_", res),
+               **_flatten("cls_", cls)}
+        return {k: np.asarray(v)[: chunk - pad] for k, v in out.items()}
+
+    outs = [results.cached_part(run_dir, f"starts-{lo:05d}", lambda lo=lo: compute_chunk(lo))
+            for lo in _common.progress_bar(range(0, N, chunk), -(-N // chunk),
+                                           "critical points", progress)]
+    found = {k: np.concatenate([np.asarray(o[k]).reshape(-1, *np.shape(o[k])[1:]) for o in outs])
+             for k in outs[0]} if outs else {}
     timings["find"] = time.perf_counter() - t0
 
-    status = np.asarray(critical.STATUSES, dtype=object)[res.status_code].astype(str)
-    kind = np.asarray(critical.KINDS, dtype=object)[cls.code].astype(str)
+    status = np.asarray(critical.STATUSES, dtype=object)[found["res_status_code"]].astype(str)
+    kind = np.asarray(critical.KINDS, dtype=object)[found["cls_code"]].astype(str)
     starts.update({
-        "start_loss": np.asarray(start_loss, np.float64),
+        "start_loss": np.asarray(found["start_loss"], np.float64),
         "status": status,
-        "num_iters": np.asarray(res.num_iters, np.int64),
-        "num_matvecs": np.asarray(res.num_matvecs, np.int64),
-        "grad_norm": np.asarray(res.grad_norm, np.float64),
-        "flat_ratio": np.asarray(res.flat_ratio, np.float64),
-        "loss": np.asarray(res.loss, np.float64),
-        "data_loss": np.asarray(dloss, np.float64),
+        "num_iters": np.asarray(found["res_num_iters"], np.int64),
+        "num_matvecs": np.asarray(found["res_num_matvecs"], np.int64),
+        "grad_norm": np.asarray(found["res_grad_norm"], np.float64),
+        "flat_ratio": np.asarray(found["res_flat_ratio"], np.float64),
+        "loss": np.asarray(found["res_loss"], np.float64),
+        "data_loss": np.asarray(found["data_loss"], np.float64),
         "kind": kind,
-        "curvature": np.asarray(critical.KINDS, dtype=object)[cls.curvature_code].astype(str),
-        "index": np.asarray(cls.index, np.float64),
-        "num_negative": np.asarray(cls.num_negative, np.float64),
-        "num_null": np.asarray(cls.num_null, np.float64),
-        "lambda_min": np.asarray(cls.lambda_min, np.float64),
-        "lambda_max": np.asarray(cls.lambda_max, np.float64),
-        "flatness": np.asarray(cls.flatness, np.float64),
+        "curvature": np.asarray(critical.KINDS, dtype=object)[
+            found["cls_curvature_code"]].astype(str),
+        "index": np.asarray(found["cls_index"], np.float64),
+        "num_negative": np.asarray(found["cls_num_negative"], np.float64),
+        "num_null": np.asarray(found["cls_num_null"], np.float64),
+        "lambda_min": np.asarray(found["cls_lambda_min"], np.float64),
+        "lambda_max": np.asarray(found["cls_lambda_max"], np.float64),
+        "flatness": np.asarray(found["cls_flatness"], np.float64),
     })
     starts["critical"] = (status == "converged") & (kind != "not_critical")
     starts["distinct"] = _distinct(starts["loss"], starts["num_negative"], starts["critical"])
 
     # ---- endpoints of the training runs
     t0 = time.perf_counter()
-    end = jax.jit(jax.vmap(lambda p: (
-        critical.classify(objective, p, batch, key=k_classify, rtol=config.rtol, method="dense"),
-        data_loss(p, batch),
-    )))(trained.params)
-    ec, edl = jax.device_get(end)
+
+    def compute_endpoints():
+        end = jax.jit(jax.vmap(lambda x: (
+            critical.classify(objective, unravel(x), batch, key=k_classify, rtol=config.rtol,
+                              method="dense"),
+            data_loss(unravel(x), batch),
+        )))(jnp.asarray(trained["final"]))
+        ec, edl = jax.device_get(end)
+        return {"data_loss": edl, **_flatten("cls_", ec)}
+
+    ends = results.cached_part(run_dir, "endpoints", compute_endpoints)
+    f = lambda name: _field(ends, "cls_", name)  # noqa: E731
     endpoints = {
         "seed": np.arange(S),
-        "loss": np.asarray(ec.loss, np.float64),
-        "data_loss": np.asarray(edl, np.float64),
-        "grad_norm": np.asarray(ec.grad_norm, np.float64),
-        "grad_threshold": np.asarray(ec.grad_threshold, np.float64),
-        "kind": np.asarray(critical.KINDS, dtype=object)[ec.code].astype(str),
-        "curvature": np.asarray(critical.KINDS, dtype=object)[ec.curvature_code].astype(str),
-        "index": np.asarray(ec.index, np.float64),
-        "num_negative": np.asarray(ec.num_negative, np.float64),
-        "lambda_min": np.asarray(ec.lambda_min, np.float64),
-        "lambda_max": np.asarray(ec.lambda_max, np.float64),
-        "residual_min": np.asarray(ec.residual_min, np.float64),
-        "flatness": np.asarray(ec.flatness, np.float64),
+        "loss": f("loss").astype(np.float64),
+        "data_loss": np.asarray(ends["data_loss"], np.float64),
+        "grad_norm": f("grad_norm").astype(np.float64),
+        "grad_threshold": f("grad_threshold").astype(np.float64),
+        "kind": np.asarray(critical.KINDS, dtype=object)[f("code")].astype(str),
+        "curvature": np.asarray(critical.KINDS, dtype=object)[f("curvature_code")].astype(str),
+        "index": f("index").astype(np.float64),
+        "num_negative": f("num_negative").astype(np.float64),
+        "lambda_min": f("lambda_min").astype(np.float64),
+        "lambda_max": f("lambda_max").astype(np.float64),
+        "residual_min": f("residual_min").astype(np.float64),
+        "flatness": f("flatness").astype(np.float64),
     }
     timings["endpoints"] = time.perf_counter() - t0
     timings["total"] = sum(timings.values())
 
     info = {
-        "model": model.name,
+        "problem": problem.describe(),
         "num_params": n,
-        "dataset": dataset.name,
-        "num_train": dataset.num_train,
-        "loss": loss_name,
+        "dataset": problem.data.name,
+        "num_train": int(problem.data.num_train),
+        "loss": problem.loss_name,
         "l2": config.l2,
         "dtype": "float64",
         "num_starts": N,
+        "curvature_mode": problem.curvature_mode,
         "backend": jax.default_backend(),
     }
-    result = CriticalPointsResult(
-        config, starts, endpoints, np.asarray(res.grad_norms, np.float64),
-        np.asarray(res.params, np.float64), summarize(starts, endpoints), timings, info,
-    )
-    if out_dir is not None:
-        save(result, out_dir)
+    summary = summarize(starts, endpoints)
+    summary["skipped"] = {}
+    result = Result(config, starts, endpoints, np.asarray(found["res_grad_norms"], np.float64),
+                    np.asarray(found["res_params"], np.float64), summary, timings, info)
+    if run_dir is not None:
+        save(result, run_dir)
     return result
 
 
@@ -532,10 +534,6 @@ def summarize(starts: Mapping[str, Any], endpoints: Mapping[str, Any]) -> dict[s
     }
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    return "nan" if not np.isfinite(x) else f"{x:.{digits}g}"
-
-
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The summary as text: finder outcomes, the kinds found, the correlation, endpoints."""
     s = summary
@@ -546,16 +544,16 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         "  by source: " + "; ".join(f"{k}: {joined(v)}" for k, v in s["status_by_source"].items()),
         f"  critical points found: {s['num_critical']} ({joined(s['kind_counts'])}); distinct "
         f"(loss, index): {s['num_distinct']} ({joined(s['distinct_kind_counts'])})",
-        f"  Spearman rank correlation of index and loss: rho = {_fmt(sp['rho'])} "
-        f"(p = {_fmt(sp['pvalue'], 2)}, {sp['count']} distinct points); over all critical "
-        f"points found rho = {_fmt(spa['rho'])} ({spa['count']})",
+        f"  Spearman rank correlation of index and loss: rho = {fmt(sp['rho'])} "
+        f"(p = {fmt(sp['pvalue'], 2)}, {sp['count']} distinct points); over all critical "
+        f"points found rho = {fmt(spa['rho'])} ({spa['count']})",
         f"  training endpoints: {joined(s['endpoint_kind_counts'])} (spectrum alone: "
         f"{joined(s['endpoint_curvature_counts'])}); |g| "
-        f"{_fmt(s['endpoint_grad_norm']['min'])}-{_fmt(s['endpoint_grad_norm']['max'])} "
-        f"against thresholds {_fmt(s['endpoint_grad_threshold']['median'])}; lambda_min "
-        f"{_fmt(s['endpoint_lambda_min']['min'])} to {_fmt(s['endpoint_lambda_min']['max'])}, "
-        f"lambda_max {_fmt(s['endpoint_lambda_max']['min'])} to "
-        f"{_fmt(s['endpoint_lambda_max']['max'])}",
+        f"{fmt(s['endpoint_grad_norm']['min'])}-{fmt(s['endpoint_grad_norm']['max'])} "
+        f"against thresholds {fmt(s['endpoint_grad_threshold']['median'])}; lambda_min "
+        f"{fmt(s['endpoint_lambda_min']['min'])} to {fmt(s['endpoint_lambda_min']['max'])}, "
+        f"lambda_max {fmt(s['endpoint_lambda_max']['min'])} to "
+        f"{fmt(s['endpoint_lambda_max']['max'])}",
     ]
     return "\n".join(lines)
 
@@ -563,241 +561,28 @@ def format_summary(summary: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------------------- files
 
 
-STARTS_FILE, ENDPOINTS_FILE, SUMMARY_FILE, ARRAYS_FILE = (
-    "starts.csv", "endpoints.csv", "summary.json", "arrays.npz"
-)
 _BOOL_COLUMNS = ("critical", "distinct")
 _STR_COLUMNS = ("source", "status", "kind", "curvature")
 
 
-def _rows(table: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
-    names = list(table)
-    count = len(np.asarray(table[names[0]])) if names else 0
-    return [{k: np.asarray(table[k])[i].item() for k in names} for i in range(count)]
+def save(result: Result, run_dir: str | Path) -> None:
+    """Write ``config.json`` (checked against the one there), ``starts.csv``,
+    ``endpoints.csv``, ``summary.json`` and ``arrays.npz``."""
+    _common.write_run(
+        run_dir, config=result.config, problem_info=result.info["problem"], dtype="float64",
+        tables={"starts": result.starts, "endpoints": result.endpoints},
+        json_files={"summary": {"summary": result.summary, "timings": result.timings,
+                                "info": result.info}},
+        arrays={"finder": {"grad_norms": result.grad_norms, "points": result.points}},
+    )
 
 
-def _columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for k in rows[0] if rows else ():
-        values = [r[k] for r in rows]
-        if k in _STR_COLUMNS:
-            out[k] = np.array(["" if v is None else str(v) for v in values])
-        elif k in _BOOL_COLUMNS:
-            out[k] = np.array([bool(v) for v in values])
-        else:
-            out[k] = np.array([np.nan if v is None else v for v in values])
-    return out
-
-
-def save(result: CriticalPointsResult, out_dir: str | Path) -> None:
-    """Write the tables, summary and arrays of ``result`` to ``out_dir``."""
-    from landscape import results
-
-    out = Path(out_dir)
-    results.write_config(out, result.config)
-    results.write_table(out / STARTS_FILE, _rows(result.starts))
-    results.write_table(out / ENDPOINTS_FILE, _rows(result.endpoints))
-    results.write_json(out / SUMMARY_FILE, {"summary": result.summary, "timings": result.timings,
-                                            "info": result.info})
-    results.write_arrays(out / ARRAYS_FILE, {"grad_norms": result.grad_norms,
-                                             "points": result.points})
-
-
-def load(out_dir: str | Path) -> CriticalPointsResult:
+def load(run_dir: str | Path) -> Result:
     """Read a run directory written by :func:`run` back into a result."""
-    from landscape import results
-
-    out = Path(out_dir)
-    config = CriticalPointsConfig(**{
-        k: tuple(v) if isinstance(v, list) else v
-        for k, v in results.read_config(out)["config"].items()
-    })
-    stored = results.read_json(out / SUMMARY_FILE)
-    arrays = results.read_arrays(out / ARRAYS_FILE)
-    return CriticalPointsResult(
-        config,
-        _columns(results.read_table(out / STARTS_FILE)),
-        _columns(results.read_table(out / ENDPOINTS_FILE)),
-        arrays["grad_norms"], arrays["points"],
-        stored["summary"], stored["timings"], stored["info"],
-    )
-
-
-# ----------------------------------------------------------------------------- figures
-
-_KIND_STYLE = {
-    "minimum": ("#0072B2", "o"),
-    "saddle": ("#D55E00", "^"),
-    "maximum": ("#CC79A7", "v"),
-    "degenerate": ("#999999", "s"),
-}
-_STATUS_COLORS = {
-    "converged": "#009E73",
-    "gradient_flat": "#E69F00",
-    "stalled": "#56B4E9",
-    "diverged": "#CC79A7",
-}
-
-
-def plot_index_vs_loss(ax, result: CriticalPointsResult):
-    """Index (fraction of negative eigenvalues) against loss of the distinct critical
-    points, in the manner of Dauphin et al. (2014), Fig. 1. Filled markers: found from
-    a point of a training run; open: from a random initialisation."""
-    s = result.starts
-    distinct = np.asarray(s["distinct"], bool)
-    for kind, (color, marker) in _KIND_STYLE.items():
-        for source, filled in (("trajectory", True), ("random", False)):
-            mask = distinct & (s["kind"] == kind) & (s["source"] == source)
-            if not mask.any():
-                continue
-            ax.scatter(s["loss"][mask], 100 * s["index"][mask], s=14, marker=marker,
-                       facecolors=color if filled else "none", edgecolors=color, linewidths=0.8,
-                       label=f"{kind}{'' if filled else ', random start'} ({int(mask.sum())})")
-    ax.set_xscale("log")
-    ax.set_xlabel("loss (objective with L2)")
-    ax.set_ylabel("index: negative eigenvalues (%)")
-    sp = result.summary["spearman"]
-    ax.set_title("index against loss")
-    ax.text(0.98, 0.03, f"Spearman $\\rho$ = {_fmt(sp['rho'], 2)}\n"
-            f"({sp['count']} distinct points)", transform=ax.transAxes, ha="right",
-            va="bottom", fontsize=6.5)
-    ax.legend(loc="center right")
-    return ax
-
-
-def plot_finder(ax, result: CriticalPointsResult):
-    """The finder's gradient norm per Newton-MR step, one line per start, coloured by
-    how it ended."""
-    status = result.starts["status"]
-    for name, color in _STATUS_COLORS.items():
-        rows = np.flatnonzero(status == name)
-        for j, i in enumerate(rows):
-            ax.plot(result.grad_norms[i], color=color, alpha=0.5, linewidth=0.6,
-                    label=f"{name.replace('_', '-')} ({len(rows)})" if j == 0 else None)
-    ax.axhline(result.config.tol, color="black", linewidth=0.6, linestyle="--",
-               label=f"tolerance {result.config.tol:g}")
-    ax.set_yscale("log")
-    ax.set_xlabel("Newton-MR step")
-    ax.set_ylabel(r"gradient norm $|g|$")
-    ax.set_title("Newton-MR runs by outcome")
-    ax.legend(loc="lower right")
-    return ax
-
-
-def plot_endpoints(ax, result: CriticalPointsResult):
-    """The training endpoints: |g| against its critical threshold, coloured by the kind
-    the spectrum alone gives, with lambda_min / lambda_max in the legend."""
-    e = result.endpoints
-    ratio = e["grad_norm"] / e["grad_threshold"]
-    rel = e["lambda_min"] / np.abs(e["lambda_max"])
-    for kind, (color, marker) in _KIND_STYLE.items():
-        mask = e["curvature"] == kind
-        if mask.any():
-            ax.scatter(ratio[mask], rel[mask], s=16, marker=marker, color=color,
-                       label=f"spectrum: {kind} ({int(mask.sum())})")
-    ax.axvline(1.0, color="black", linewidth=0.6, linestyle="--", label="critical threshold")
-    ax.axhline(-result.config.rtol, color="grey", linewidth=0.6, linestyle=":",
-               label=r"$-$rtol (negative below)")
-    ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=1e-4)
-    ax.set_xlabel(r"$|g|$ / critical threshold")
-    ax.set_ylabel(r"$\lambda_{\min} / \lambda_{\max}$")
-    counts = result.summary["endpoint_kind_counts"]
-    ax.set_title("endpoints: " + ", ".join(f"{v} {k.replace('_', ' ')}"
-                                           for k, v in counts.items()))
-    ax.legend(loc="lower left")
-    return ax
-
-
-def plot(result: CriticalPointsResult):
-    """The study's figure (full text width, three panels)."""
-    import matplotlib.pyplot as plt
-
-    from landscape import plots
-
-    with plots.style():
-        fig, axes = plt.subplots(1, 3, figsize=plots.figure_size(2, ncols=3, aspect=1.0))
-        for ax, panel, letter in zip(axes, (plot_index_vs_loss, plot_finder, plot_endpoints),
-                                     "abc", strict=True):
-            panel(ax, result)
-            ax.set_title(f"({letter}) {ax.get_title()}")
-        info = result.info
-        fig.suptitle(
-            f"{info['model']} on {info['dataset']} ({info['num_params']} parameters, "
-            f"{info['num_train']} examples, {info['loss']} + {info['l2']:g} L2): "
-            f"{info['num_starts']} Newton-MR runs", fontsize=8,
-        )
-    return fig
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def main(argv: list[str] | None = None) -> CriticalPointsResult:
-    """Command line: ``python scripts/critical_points.py --profile quick`` (see ``--help``)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="critical_points.py",
-        description=(
-            "Find exact critical points (saddles included) of a small MLP's loss by "
-            "Newton-MR from many starts (points along training runs and random "
-            "initialisations), classify each by its Hessian spectrum, plot index "
-            "against loss (Dauphin et al. 2014, Fig. 1) and print the Spearman rank "
-            "correlation; also classify the endpoints of the training runs. Runs in "
-            "float64. Writes a run directory and the figure OUT/NAME.png and .pdf."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                        help="quick: about a minute on 2 CPU cores; full: 560 starts")
-    parser.add_argument("--out", default="figures", help="directory for the figure")
-    parser.add_argument("--name", default="critical_points",
-                        help="figure file name, without extension")
-    parser.add_argument("--run-dir", default=None,
-                        help="run directory for tables and arrays (default "
-                        "runs/critical_points-PROFILE)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--plot-only", action="store_true",
-                        help="redraw the figure from an existing run directory")
-    group = parser.add_argument_group("overrides of the profile (default: the profile's value)")
-    group.add_argument("--seed", type=int)
-    group.add_argument("--dataset", choices=DATASETS)
-    group.add_argument("--num-train", type=int)
-    group.add_argument("--hidden", type=int, nargs="+")
-    group.add_argument("--activation", choices=sorted(models.ACTIVATIONS))
-    group.add_argument("--l2", type=float)
-    group.add_argument("--num-seeds", type=int)
-    group.add_argument("--optimizer", choices=train.OPTIMIZERS)
-    group.add_argument("--learning-rate", type=float)
-    group.add_argument("--steps", type=int, dest="num_steps")
-    group.add_argument("--eval-every", type=int)
-    group.add_argument("--num-random", type=int)
-    group.add_argument("--max-iters", type=int)
-    group.add_argument("--minres-iters", type=int)
-    args = parser.parse_args(argv)
-
-    jax.config.update("jax_enable_x64", True)
-    fields = {f.name for f in dataclasses.fields(CriticalPointsConfig)}
-    overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    if "hidden" in overrides:
-        overrides["hidden"] = tuple(overrides["hidden"])
-    try:
-        config = CriticalPointsConfig.profile(args.profile, **overrides)
-    except ValueError as error:
-        parser.error(str(error))
-    run_dir = Path(args.run_dir or f"runs/critical_points-{args.profile}")
-
-    from landscape import plots
-
-    start = time.perf_counter()
-    result = load(run_dir) if args.plot_only else run(config, run_dir, progress=not args.quiet)
-    fig = plot(result)
-    paths = plots.save(fig, args.name, args.out)
-    print(format_summary(result.summary))
-    t = result.timings
-    print(f"  time: {time.perf_counter() - start:.1f} s in all; train {t['train']:.1f} s, "
-          f"finder and classification {t['find']:.1f} s (with compilation), endpoints "
-          f"{t['endpoints']:.1f} s ({result.info['backend']})")
-    print(f"  run directory: {run_dir}; figure: {', '.join(str(p) for p in paths)}")
-    return result
+    config, _, _, tables, stored, arrays = _common.read_run(
+        run_dir, Config, tables=("starts", "endpoints"), json_files=("summary",),
+        bool_columns=_BOOL_COLUMNS, str_columns=_STR_COLUMNS)
+    stored = stored["summary"]
+    return Result(config, tables["starts"], tables["endpoints"], arrays["finder"]["grad_norms"],
+                  arrays["finder"]["points"], stored["summary"], stored["timings"],
+                  stored["info"])

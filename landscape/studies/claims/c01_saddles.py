@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import data, models, objectives, plots, train
+from landscape import data, models, objectives, plots, registry, train
 from landscape.problem import from_model
 from landscape.studies import critical_points
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
@@ -59,10 +59,13 @@ ESCAPE_FRACTION = 0.1  # escaped: final loss < ESCAPE_FRACTION * plateau loss
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    critical: critical_points.CriticalPointsConfig = critical_points.CriticalPointsConfig(
+    critical: critical_points.Config = critical_points.Config(
         num_seeds=4, num_steps=600, num_trajectory_points=6, num_random=8, max_iters=60,
         stall_iters=30,
     )
+    # keyword arguments of landscape.registry.builtin: the tanh student on its teacher
+    critical_problem: dict = dataclasses.field(
+        default_factory=lambda: dict(critical_points.PROFILES["quick"].problem))
     # the plateau run: a linear teacher, a two-layer linear student from a small init
     plateau_in_dim: int = 8
     plateau_hidden: int = 8
@@ -80,7 +83,9 @@ PROFILES = {
     # about 45 s on 2 CPU cores: 32 starts of a 10-8-1 tanh MLP (97 parameters)
     "quick": Config(),
     # a few minutes: the critical-points study's full profile (448 starts, 193 parameters)
-    "full": Config(critical=critical_points.PROFILES["full"], plateau_num_steps=800),
+    "full": Config(critical=critical_points.PROFILES["full"].config,
+                   critical_problem=dict(critical_points.PROFILES["full"].problem),
+                   plateau_num_steps=800),
 }
 
 
@@ -139,7 +144,8 @@ def _plateau_numbers(a: dict[str, np.ndarray], grad_fraction: float) -> dict[str
 
 def measure(config: Config, *, progress: bool = False) -> Measurement:
     with jax.enable_x64(True):
-        study = critical_points.run(config.critical, progress=progress)
+        problem = registry.builtin(**config.critical_problem)
+        study = critical_points.run(problem, config.critical, progress=progress)
         plateau = _plateau(config)
     s, e = study.starts, study.endpoints
     distinct = np.asarray(s["distinct"], bool)
@@ -191,8 +197,9 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     }
     c = config.critical
     settings = (
-        f"{study.info['model']} ({study.info['num_params']} parameters), {c.dataset} "
-        f"({c.num_train} examples, {study.info['loss']}, l2 {c.l2:g}), float64; "
+        f"{study.info['problem']['name']} ({study.info['num_params']} parameters), "
+        f"{study.info['dataset']} ({study.info['num_train']} examples, {study.info['loss']}, "
+        f"l2 {c.l2:g}), float64; "
         f"{c.num_seeds} {c.optimizer} runs of {c.num_steps} steps ({c.num_trajectory_points} "
         f"points each) + {c.num_random} random starts -> Newton-MR ({c.max_iters} steps), dense "
         f"eigh; plateau: deep linear {config.plateau_in_dim}-{config.plateau_hidden}-"
