@@ -14,9 +14,11 @@ removed) and the exponent is fitted on the distinct saddles.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
+from landscape import registry
 from landscape.studies import critical_points
 from landscape.studies.reproductions import _common
 
@@ -44,14 +46,23 @@ RULE = (
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    study: critical_points.CriticalPointsConfig = critical_points.PROFILES["quick"]
+    """The critical-points study (its config) on a built-in problem (keyword arguments of
+    :func:`landscape.registry.builtin`)."""
 
+    study: critical_points.Config = critical_points.PROFILES["quick"].config
+    problem: tuple[tuple[str, Any], ...] = tuple(critical_points.PROFILES["quick"].problem.items())
+
+
+_TINY_PROBLEM = dict(
+    model="mlp", dataset="teacher_student", num_samples=48, num_train=24, hidden=(2,),
+    activation="tanh", data_options=dict(in_dim=3, teacher_hidden=(2,), noise=0.0, seed=0),
+)
 
 SIZES = {
-    "tiny": Config(critical_points.CriticalPointsConfig(
-        num_train=24, in_dim=3, teacher_hidden=(2,), hidden=(2,), num_seeds=1, num_steps=20,
-        eval_every=10, num_trajectory_points=2, num_random=2, init_scales=(1.0,),
-        max_iters=10, minres_iters=20, stall_iters=5, chunk_size=4)),
+    "tiny": Config(critical_points.Config(
+        num_seeds=1, num_steps=20, eval_every=10, num_trajectory_points=2, num_random=2,
+        init_scales=(1.0,), max_iters=10, minres_iters=20, stall_iters=5, chunk_size=4),
+        tuple(_TINY_PROBLEM.items())),
     "default": Config(),
 }
 
@@ -81,7 +92,8 @@ def fit_exponent(loss, index, minima_loss: float):
 
 def run(config: Config, *, progress: bool = True) -> _common.Result:
     with _common.Timer() as timer:
-        result = critical_points.run(config.study, progress=progress)
+        problem = registry.builtin(**dict(config.problem))
+        result = critical_points.run(problem, config.study, progress=progress)
         s = result.starts
         distinct = np.asarray(s["distinct"], bool)
         loss = np.asarray(s["loss"], np.float64)[distinct]
@@ -102,8 +114,8 @@ def run(config: Config, *, progress: bool = True) -> _common.Result:
             "largest index": float(np.max(index)) if index.size else float("nan"),
         }
         c = config.study
-        setting = (f"{result.info.get('model', 'MLP')} ({result.info.get('num_params', '?')} "
-                   f"parameters) on {c.dataset} ({c.num_train} examples), L2 {c.l2:g}; "
+        setting = (f"{problem.name} ({result.info.get('num_params', '?')} "
+                   f"parameters, {problem.data.num_train} examples), L2 {c.l2:g}; "
                    f"{c.num_seeds} Adam runs x {c.num_trajectory_points} points and "
                    f"{c.num_random} random starts; Newton-MR {c.max_iters} steps")
     arrays = {"loss": loss, "index": index, "eps_c": np.asarray(eps_c)}
