@@ -4,8 +4,9 @@ import dataclasses
 
 import numpy as np
 
+from landscape import train
 from landscape.studies import critical_points, faq
-from landscape.studies.claims import c01_saddles
+from landscape.studies.claims import _common, _large_endpoints, c01_saddles
 
 GOOD = {
     "spearman_rho": 0.9, "spearman_p": 1e-4, "num_distinct": 12.0, "num_distinct_minima": 1.0,
@@ -63,6 +64,12 @@ TINY = c01_saddles.Config(
         stall_iters=10, chunk_size=8,
     ),
     dimension_widths=(1, 4),
+    large=_large_endpoints.LargeConfig(
+        task=_common.Task(num_samples=300), hidden=(6,), num_seeds=2,
+        training=train.TrainConfig(optimizer="adam", learning_rate=1e-2, num_steps=20,
+                                   batch_size=32, eval_every=10),
+        num_examples=64, num_iters=12, num_probes=2,
+    ),
 )
 
 
@@ -81,6 +88,11 @@ def test_end_to_end_tiny(tmp_path, monkeypatch):
     # across dimension: 3-w-1 students with biases have 5 w + 1 parameters
     assert numbers["dim_num_params_w1"] == 6.0 and numbers["dim_num_params_w4"] == 21.0
     assert "Across dimension" in rows[0].verdict.reason
+    # the endpoints at scale (here 40-6-10: 316 parameters) went through the Lanczos path
+    assert numbers["large_num_params"] == 316.0 and numbers["large_num_endpoints"] == 2.0
+    assert 0.0 <= max(numbers["large_index_low"], 0.0) <= numbers["large_index_high"] <= 1.0
+    assert "not critical points" in rows[0].verdict.reason or (
+        numbers["large_critical_by_gradient"] > 0)
 
 
 def test_verdict_joins_the_dimension_part():

@@ -34,7 +34,7 @@ from jax.flatten_util import ravel_pytree
 
 from landscape import data, models, objectives, plots, train
 from landscape.studies import critical_points
-from landscape.studies.claims import _common, _dimension, _rules
+from landscape.studies.claims import _common, _dimension, _large_endpoints, _rules
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
 ID = "C1"
@@ -51,7 +51,9 @@ RULE = (
     "its plateau (final loss below 10% of the plateau loss). **Not supported** if a bad "
     "minimum or bad endpoint is found, or rho <= 0. **Inconclusive** otherwise. "
     "*Across dimension*, with fewer starts per size: " + _rules.DIMENSION_RULE
-    + " The claim is supported only if both parts are; not supported if either is not."
+    + " The claim is supported only if both parts are; not supported if either is not. "
+    "Training endpoints of a net with over 10k parameters are classified with Lanczos and "
+    "reported (they are not critical points, so they do not enter the verdict)."
 )
 
 MARGIN_FRACTION = 0.1  # a bad minimum: loss > best + MARGIN_FRACTION * (loss range)
@@ -83,6 +85,7 @@ class Config:
         stall_iters=30,
     )
     dimension_widths: tuple[int, ...] = (2, 8, 32, 80)
+    large: _large_endpoints.LargeConfig | None = _large_endpoints.LargeConfig()
 
 
 PROFILES = {
@@ -194,6 +197,11 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         dim_numbers, dim_arrays = _dimension.measure(config.dimension, config.dimension_widths,
                                                      progress=progress)
     numbers.update(dim_numbers)
+    large_arrays, large_settings = {}, ""
+    if config.large is not None:
+        large_numbers, large_arrays, large_settings = _large_endpoints.measure(
+            config.large, progress=progress)
+        numbers.update(large_numbers)
     arrays = {
         "loss": loss, "index": index, "is_minimum": minima,
         "all_loss": np.asarray(s["loss"])[np.asarray(s["critical"], bool)],
@@ -202,6 +210,7 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         "endpoint_spectral_minimum": np.asarray(e["curvature"]).astype(str) == "minimum",
         **plateau,
         **dim_arrays,
+        **large_arrays,
     }
     c = config.critical
     settings = (
@@ -220,6 +229,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
             f"{d.num_seeds} runs x {d.num_trajectory_points} points + {d.num_random} random "
             f"starts each"
         )
+    if large_settings:
+        settings += f"; {large_settings}"
     return Measurement(numbers, arrays, settings)
 
 
@@ -241,10 +252,14 @@ def verdict(numbers: dict[str, float]) -> Verdict:
     dim = dimension_part(numbers)
     if dim is None:
         return base
+    large = ""
+    if "large_num_params" in numbers:
+        large = (". Endpoints at scale (reported, not judged): "
+                 + _large_endpoints.describe(numbers))
     labels = {base.label, dim.label}
     label = (NOT_SUPPORTED if NOT_SUPPORTED in labels
              else SUPPORTED if labels == {SUPPORTED} else INCONCLUSIVE)
-    return Verdict(label, f"{base.reason}. Across dimension ({dim.label}): {dim.reason}")
+    return Verdict(label, f"{base.reason}. Across dimension ({dim.label}): {dim.reason}{large}")
 
 
 def _base_verdict(numbers: dict[str, float]) -> Verdict:

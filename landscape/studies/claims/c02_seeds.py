@@ -54,6 +54,13 @@ PROFILES = {
 }
 
 
+# The second task: scikit-learn's digits (real 8x8 images), the same seeds and training.
+OTHER_TASKS = {
+    "digits": {profile: Config(study=config.study.replace(dataset="digits", num_samples=None))
+               for profile, config in PROFILES.items()},
+}
+
+
 def measure(config: Config, *, progress: bool = False) -> Measurement:
     result = seeds.run(config.study, progress=progress)
     s = result.summary
