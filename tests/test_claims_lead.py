@@ -13,6 +13,7 @@ C2_BASE = {
     "val_loss_cv": 0.03,
     "train_loss_cv": 0.2,
     "train_loss_mean": 0.05,
+    "val_loss_mean": 1.6,
     "aligned_distance": 1.0,
     "distance": 1.4,
     "init_distance": 1.41,
@@ -30,7 +31,9 @@ C2_BASE = {
     ],
 )
 def test_c2_verdict(changes, label):
-    assert c02_seeds.verdict({**C2_BASE, **changes}).label == label
+    v = c02_seeds.verdict({**C2_BASE, **changes})
+    assert v.label == label
+    assert "reads the validation loss" in v.reason  # why not the training loss's CV
 
 
 def test_c2_end_to_end(tmp_path, monkeypatch):

@@ -320,13 +320,13 @@ def plot(measurement: Measurement):
         ax.set(xlabel="hidden width / input dimension", ylabel="barrier between seeds (nats)",
                title="straight-line barrier")
         ax.legend(loc="center right")
-        inset = ax.inset_axes([0.14, 0.16, 0.24, 0.26])
+        inset = ax.inset_axes([0.09, 0.1, 0.19, 0.24])
         for i in range(len(ks)):
             if np.all(np.isfinite(a["path_losses"][i])):
                 inset.plot(a["path_ts"], a["path_losses"][i], color=colors[i], lw=0.8)
-        inset.set_xlabel("t (path at target)", fontsize=5, labelpad=0)
-        inset.set_ylabel("loss (nats)", fontsize=5, labelpad=0)
-        inset.tick_params(labelsize=4.5)
+        inset.set_title("path loss (nats)", fontsize=5, pad=2)
+        inset.set_xticks([0, 1])
+        inset.tick_params(labelsize=4.5, pad=1, length=2)
         ax = axes[1, 1]
         steps, reached = a["steps"], a["reached"]
         mean, se = mean_se(steps)
