@@ -33,7 +33,8 @@ C2_BASE = {
 def test_c2_verdict(changes, label):
     v = c02_seeds.verdict({**C2_BASE, **changes})
     assert v.label == label
-    assert "reads the validation loss" in v.reason  # why not the training loss's CV
+    if np.isfinite(changes.get("val_loss_cv", 0.0)):
+        assert "reads the validation loss" in v.reason  # why not the training loss's CV
 
 
 def test_c2_end_to_end(tmp_path, monkeypatch):
