@@ -257,12 +257,12 @@ def plot(measurement: Measurement):
         )
         ax_hist.set(
             xlabel="final validation loss (nats)",
-            ylabel="seeds (count)",
+            ylabel="seeds (count, one run each)",
             title="different seeds: the spread",
         )
         ax_hist.yaxis.get_major_locator().set_params(integer=True)
-        ax_hist.legend()
-        names = [str(n).replace(" only", "") for n in a["sources"]]
+        names = [str(n).replace(" only", "").replace("data order", "data\norder")
+                 for n in a["sources"]]
         x = np.arange(len(names))
         ax_src.bar(x - 0.2, 100 * a["source_disagreement"], width=0.4, color=plots.COLORS[2],
                    label="predictions differ")
