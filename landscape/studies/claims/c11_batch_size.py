@@ -201,10 +201,14 @@ def verdict(numbers: dict[str, float]) -> Verdict:
     parts = _parts(numbers)
     failed = [name for name, ok in parts.items() if ok is False]
     unknown = [name for name, ok in parts.items() if ok is None]
-    text = "; ".join(
-        f"{name}: {'yes' if ok else 'no' if ok is False else 'not measured'}"
-        for name, ok in parts.items()
-    )
+    undecided = "undecided" if "growing_steps_growing" in numbers else "not measured"
+
+    def say(name, ok):
+        if ok is not None:
+            return "yes" if ok else "no"
+        return undecided if name.startswith("growing") else "not measured"
+
+    text = "; ".join(f"{name}: {say(name, ok)}" for name, ok in parts.items())
     text += (
         f" (steps ratio {numbers['steps_ratio_small_to_large']:.3g}, examples ratio "
         f"{numbers['examples_largest_over_min']:.3g}; the wall-clock slopes of (b) and (c) are "
