@@ -38,6 +38,7 @@ from landscape.studies.claims import _common, _dimension, _large_endpoints, _rul
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
 ID = "C1"
+TASK = "teacher-student"  # a regression on a random tanh teacher (sizes vary instead of tasks)
 TITLE = ("Gradient descent seldom gets stuck in bad local minima: in high dimension most "
          "critical points are saddles; saddles slow training (plateaus) but are escaped.")
 RULE = (

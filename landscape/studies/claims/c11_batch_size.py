@@ -30,7 +30,8 @@ from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measur
 ID = "C11"
 TITLE = (
     "Bigger minibatches mean less gradient noise but more cost per step; SGD's step cost does "
-    "not grow with the data set while full-batch GD's does; too-big batches waste examples."
+    "not grow with the data set while full-batch GD's does; too-big batches waste examples; "
+    "growing the batch during training gets the best of both."
 )
 RULE = (
     "Five parts, each a number: (a) steps to the target fall with the batch size (median steps "
