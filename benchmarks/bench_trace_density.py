@@ -63,11 +63,13 @@ def _params(hidden, ds, steps, seed):
     model = models.mlp(ds.in_dim, hidden, ds.out_dim)
     if steps <= 0:
         return model, model.init(jax.random.key(seed))
+    from landscape.problem import from_model
     from landscape.train import TrainConfig, train
 
     config = TrainConfig(optimizer="adam", learning_rate=1e-3, num_steps=steps, batch_size=128,
                          eval_every=steps)
-    return model, train(model, ds, config, key=jax.random.key(seed), progress=False).params
+    prob = from_model(model, ds)
+    return model, train(prob, config, key=jax.random.key(seed), progress=False).params
 
 
 def _moments(nodes, weights):

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 
 from landscape import data, models
+from landscape.problem import from_model
 from landscape.train import TrainConfig, train, train_seeds
 
 _CPU_SECONDS: dict[int, float] = {}
@@ -51,6 +52,7 @@ def main(
     num_params = models.num_params(jax.eval_shape(model.init, jax.random.key(0)))
     config = TrainConfig(optimizer="momentum", learning_rate=0.05, num_steps=num_steps,
                          batch_size=batch_size, eval_every=eval_every)
+    prob = from_model(model, ds)
     key = jax.random.key(seed)
     warm_keys = jax.random.split(jax.random.fold_in(key, 0), num_seeds)
     run_keys = jax.random.split(jax.random.fold_in(key, 1), num_seeds)
@@ -58,7 +60,7 @@ def main(
 
     # train_seeds: first call compiles, second call is steady state
     def seeds(keys, vectorize):
-        return train_seeds(model, ds, config, keys=keys, vectorize=vectorize, progress=progress)
+        return train_seeds(prob, config, keys=keys, vectorize=vectorize, progress=progress)
 
     _, vmap_first = _timed(lambda: seeds(warm_keys, True))
     vmapped, vmap_steady = _timed(lambda: seeds(run_keys, True))
@@ -66,9 +68,9 @@ def main(
     mapped, map_steady = _timed(lambda: seeds(run_keys, False))
 
     # loop: one run compiles, then num_seeds runs of the same compiled program
-    _, loop_first = _timed(lambda: train(model, ds, config, key=warm_keys[0], progress=progress))
+    _, loop_first = _timed(lambda: train(prob, config, key=warm_keys[0], progress=progress))
     singles, loop_steady = _timed(
-        lambda: [train(model, ds, config, key=k, progress=progress) for k in run_keys]
+        lambda: [train(prob, config, key=k, progress=progress) for k in run_keys]
     )
     loop_one = loop_steady / num_seeds
 

@@ -10,9 +10,16 @@ relabelling of one network that brings it closest to another (Ainsworth et al.
 
 Parameters are those of :func:`landscape.models.mlp` and
 :func:`landscape.models.deep_linear`: a list of layers ``{"w": (fan_in, fan_out),
-"b": (fan_out,)}`` (``"b"`` optional). A permutation of hidden layer ``l`` is an
-integer array ``p`` of its width, with the convention that unit ``i`` of the
-permuted network is unit ``p[i]`` of the original.
+"b": (fan_out,)}`` (``"b"`` optional). Any other network that is a plain chain of
+dense layers (an Equinox or Flax MLP) is matched through the ``layout`` of its
+:class:`~landscape.problem.Problem`: pass ``layout=problem.layout`` and the
+parameters in the framework's own form; the layout's ``dense_chain`` says which
+leaves are the layers and which weight axis holds the output units
+(:func:`landscape.problem.dense_layers`). A problem without a dense chain (a
+CNN, a network with normalisation between layers) raises a ``ValueError`` that
+says so; studies report that part as skipped with the reason. A permutation of
+hidden layer ``l`` is an integer array ``p`` of its width, with the convention
+that unit ``i`` of the permuted network is unit ``p[i]`` of the original.
 
 Distances are relative, symmetric in the two points:
 
@@ -54,6 +61,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from landscape.problem import Layout, dense_layers, with_dense_layers
+
 PyTree = Any
 Array = jax.Array
 
@@ -65,8 +74,35 @@ __all__ = [
     "identity_permutations",
     "random_permutations",
     "relative_distance",
+    "require_dense_chain",
     "weight_matching",
 ]
+
+
+def require_dense_chain(layout: Layout | None) -> None:
+    """Raise a ``ValueError`` with the reason when a network with ``layout`` cannot be
+    weight-matched (no layout, or no plain chain of dense layers)."""
+    if layout is None:
+        raise ValueError("layout: the problem declares no layout, so its hidden units are "
+                         "unknown; weight matching needs a plain chain of dense layers")
+    if not isinstance(layout, Layout):
+        raise ValueError(f"layout: expected a landscape.problem.Layout, got "
+                         f"{type(layout).__name__}")
+    if layout.dense_chain is None:
+        raise ValueError("layout: the network is not a plain chain of dense layers with "
+                         "elementwise activations (a CNN, normalisation or skip connections), "
+                         "so permuting hidden units is not a symmetry; weight matching skipped")
+
+
+def _canonical(params: PyTree, layout: Layout | None):
+    if layout is None:
+        return params
+    require_dense_chain(layout)
+    return dense_layers(params, layout)
+
+
+def _restore(template: PyTree, layers, layout: Layout | None):
+    return layers if layout is None else with_dense_layers(template, layout, layers)
 
 
 def check_dense_layers(params: PyTree, *, batch_dims: int = 0) -> tuple[int, ...]:
@@ -116,24 +152,27 @@ def check_dense_layers(params: PyTree, *, batch_dims: int = 0) -> tuple[int, ...
     return tuple(int(s) for s in sizes)
 
 
-def hidden_widths(params: PyTree) -> tuple[int, ...]:
+def hidden_widths(params: PyTree, *, layout: Layout | None = None) -> tuple[int, ...]:
     """Widths of the hidden layers of a dense network: one permutation each."""
-    return check_dense_layers(params)[1:-1]
+    return check_dense_layers(_canonical(params, layout))[1:-1]
 
 
-def identity_permutations(params: PyTree) -> tuple[np.ndarray, ...]:
+def identity_permutations(params: PyTree, *, layout: Layout | None = None
+                          ) -> tuple[np.ndarray, ...]:
     """The identity permutation of every hidden layer."""
-    return tuple(np.arange(w) for w in hidden_widths(params))
+    return tuple(np.arange(w) for w in hidden_widths(params, layout=layout))
 
 
-def random_permutations(params: PyTree, *, key: Array) -> tuple[Array, ...]:
+def random_permutations(params: PyTree, *, key: Array, layout: Layout | None = None
+                        ) -> tuple[Array, ...]:
     """A uniformly random permutation of every hidden layer of ``params``."""
-    widths = hidden_widths(params)
+    widths = hidden_widths(params, layout=layout)
     keys = jax.random.split(key, max(len(widths), 1))
     return tuple(jax.random.permutation(k, w) for k, w in zip(keys, widths, strict=False))
 
 
-def apply_permutation(params: PyTree, perms: Sequence[Array]) -> PyTree:
+def apply_permutation(params: PyTree, perms: Sequence[Array], *,
+                      layout: Layout | None = None) -> PyTree:
     """Relabel the hidden units of ``params``: unit ``i`` of layer ``l`` becomes the
     old unit ``perms[l][i]``.
 
@@ -144,11 +183,17 @@ def apply_permutation(params: PyTree, perms: Sequence[Array]) -> PyTree:
 
     Parameters
     ----------
-    params : list of dict
+    params : list of dict, or any pytree with ``layout``
         Dense layers ``{"w": (fan_in, fan_out), "b": (fan_out,)}``.
     perms : sequence of (width_l,) int arrays
         One permutation per hidden layer (``len(params) - 1`` of them).
+    layout : Layout, optional
+        The layout of a problem's parameters (see the module docstring); the
+        result then has the structure of ``params``.
     """
+    if layout is not None:
+        layers = apply_permutation(_canonical(params, layout), perms)
+        return _restore(params, layers, layout)
     widths = hidden_widths(params)
     if len(perms) != len(widths):
         raise ValueError(
@@ -246,6 +291,7 @@ def weight_matching(
     key: Array,
     max_iters: int = 100,
     start: str = "forward",
+    layout: Layout | None = None,
 ) -> WeightMatching:
     """Permute the hidden units of ``params_b`` to bring it closest to ``params_a``.
 
@@ -273,7 +319,7 @@ def weight_matching(
 
     Parameters
     ----------
-    params_a, params_b : list of dict
+    params_a, params_b : list of dict, or any pytree with ``layout``
         Dense networks of the same architecture (:func:`landscape.models.mlp`).
     key : PRNG key
         Order in which the layers are visited.
@@ -281,10 +327,18 @@ def weight_matching(
         Most passes over the layers.
     start : {"forward", "identity"}
         Starting permutations of the ascent (see above).
+    layout : Layout, optional
+        The layout of a problem's parameters (an Equinox or Flax MLP); the
+        aligned parameters then have the structure of ``params_b``.
 
     Returns
     -------
     WeightMatching
+
+    Raises
+    ------
+    ValueError
+        When ``layout`` declares no dense chain (the reason is in the message).
 
     References
     ----------
@@ -293,6 +347,10 @@ def weight_matching(
     """
     from scipy.optimize import linear_sum_assignment
 
+    if layout is not None:
+        match = weight_matching(_canonical(params_a, layout), _canonical(params_b, layout),
+                                key=key, max_iters=max_iters, start=start)
+        return match._replace(params=_restore(params_b, match.params, layout))
     if max_iters < 1:
         raise ValueError(f"max_iters: need at least 1, got {max_iters}")
     if start not in ("forward", "identity"):

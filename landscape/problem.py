@@ -72,7 +72,9 @@ __all__ = [
     "Layout",
     "Problem",
     "check_layout",
+    "check_params",
     "dense_layers",
+    "default_loss",
     "dense_list_layout",
     "from_functions",
     "from_model",
@@ -227,6 +229,92 @@ def weight_axes(params: PyTree, layout: Layout) -> list[int | None]:
     normalisation reads."""
     flat = jax.tree_util.tree_flatten_with_path(params)[0]
     return [layout.weights.get(jax.tree_util.keystr(p)) for p, _ in flat]
+
+
+# ----------------------------------------------------------------------------- params
+
+
+def _framework_of(obj) -> str:
+    return type(obj).__module__.split(".")[0]
+
+
+def _is_nnx_graph(obj) -> bool:
+    return any(c.__module__.startswith("flax.nnx") and c.__name__ == "Module"
+               for c in type(obj).__mro__)
+
+
+def check_params(params: PyTree, *, field: str = "params") -> np.dtype:
+    """Check that ``params`` is a pytree of floating-point arrays and nothing else, and
+    return their dtype (the first leaf's).
+
+    Parameters are what is differentiated; a model passed whole, or with its
+    state inside, is refused with what to pass instead: a whole Equinox module
+    (``eqx.partition(model, eqx.is_inexact_array)``, or
+    :func:`landscape.adapters.equinox.from_equinox`), an NNX graph
+    (``nnx.split(model, nnx.Param, ...)``, or :func:`landscape.adapters.flax_nnx.from_nnx`),
+    Flax variables with ``batch_stats`` (``variables["params"]``, with the rest as
+    state, or :func:`landscape.adapters.flax_linen.from_linen`), PRNG keys (RNG
+    state). ``params`` may hold arrays or ``jax.ShapeDtypeStruct`` (from
+    :func:`jax.eval_shape`).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> check_params({"w": jnp.ones((2, 2))})
+    dtype('float32')
+    >>> check_params({"params": {"w": jnp.ones(2)}, "batch_stats": {"mean": jnp.zeros(2)}})
+    Traceback (most recent call last):
+    ...
+    ValueError: params: holds 'batch_stats' (BatchNorm running statistics), ...
+    """
+    if _framework_of(params) == "equinox":
+        raise ValueError(
+            f"{field}: got a whole Equinox module ({type(params).__name__}); pass its arrays, "
+            "eqx.partition(model, eqx.is_inexact_array)[0], or use "
+            "landscape.adapters.equinox.from_equinox(lambda key: Model(..., key=key), data)"
+        )
+    if _is_nnx_graph(params):
+        raise ValueError(
+            f"{field}: got an NNX module ({type(params).__name__}); pass its parameters, "
+            "nnx.split(model, nnx.Param, nnx.BatchStat, ...)[1], or use "
+            "landscape.adapters.flax_nnx.from_nnx(lambda key: Model(..., rngs=nnx.Rngs(key)), data)"
+        )
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    for path, _ in flat:
+        names = [getattr(k, "key", getattr(k, "name", None)) for k in path]
+        if "batch_stats" in names:
+            raise ValueError(
+                f"{field}: holds 'batch_stats' (BatchNorm running statistics), which must not "
+                "be differentiated; pass variables['params'] as params and the other "
+                "collections as model state, or use "
+                "landscape.adapters.flax_linen.from_linen(module, data)"
+            )
+    if not flat:
+        raise ValueError(f"{field}: no arrays (a network without parameters?)")
+    for path, leaf in flat:
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
+            raise ValueError(
+                f"{field}: leaf {jax.tree_util.keystr(path)} is a PRNG key (RNG state is not a "
+                "parameter); with NNX split it off, nnx.split(model, nnx.Param, nnx.BatchStat, "
+                "...), or use landscape.adapters.flax_nnx.from_nnx"
+            )
+    for path, leaf in flat:
+        where = jax.tree_util.keystr(path)
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None:
+            hint = ""
+            if callable(leaf):
+                hint = (" (a function among the parameters: a whole Equinox module? use "
+                        "landscape.adapters.equinox.from_equinox)")
+            raise ValueError(f"{field}: leaf {where} is a {type(leaf).__name__}, not an "
+                             f"array{hint}")
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise ValueError(
+                f"{field}: leaf {where} has dtype {dtype}; parameters must be floating-point "
+                "arrays (keep integers, flags and model state out of them)"
+            )
+    return np.dtype(flat[0][1].dtype)
 
 
 # ----------------------------------------------------------------------------- problem
@@ -438,7 +526,7 @@ def from_functions(
     apply: Callable[..., Array],
     data: Dataset,
     *,
-    loss: str | Callable = "cross_entropy",
+    loss: str | Callable | None = None,
     name: str = "model",
     layout: Layout | None = None,
     info: Mapping[str, Any] | None = None,
@@ -447,21 +535,39 @@ def from_functions(
 
     ``apply(params, x)`` or ``apply(params, x, *, key=None)``: with a ``key``
     parameter, training passes a fresh key every step (dropout) and evaluation
-    passes ``None``.
+    passes ``None``. ``loss`` defaults to :func:`default_loss` of ``data``.
     """
-    takes_key = _accepts_key(apply)
-
-    def apply_fn(params, state, x, *, train, key):
-        if takes_key:
-            return apply(params, x, key=key if train else None), state
-        return apply(params, x), state
-
-    return Problem(init=init, apply=apply_fn, data=data, loss=loss, name=name, layout=layout,
+    if not callable(apply):
+        raise ValueError(f"apply: expected a function apply(params, x), got {apply!r}")
+    return Problem(init=init, apply=_StatelessApply(apply, _accepts_key(apply)), data=data,
+                   loss=default_loss(data) if loss is None else loss, name=name, layout=layout,
                    info={"framework": "jax", **dict(info or {})})
 
 
-def from_model(model, data: Dataset, *, loss: str = "cross_entropy") -> Problem:
-    """A Problem from a built-in :class:`~landscape.models.Model` (its layout included)."""
+@dataclasses.dataclass(frozen=True)
+class _StatelessApply:
+    """``apply(params, x[, key=])`` in the Problem's form. A value (equal when built from
+    the same function), so that Problems made from one model share compiled programs."""
+
+    fn: Callable[..., Array]
+    takes_key: bool
+
+    def __call__(self, params, state, x, *, train, key):
+        if self.takes_key:
+            return self.fn(params, x, key=key if train else None), state
+        return self.fn(params, x), state
+
+
+def default_loss(data: Dataset) -> str:
+    """``"cross_entropy"`` for a classification data set, ``"mse"`` for regression."""
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data: expected a landscape.data.Dataset, got {type(data).__name__}")
+    return "cross_entropy" if data.num_classes is not None else "mse"
+
+
+def from_model(model, data: Dataset, *, loss: str | Callable | None = None) -> Problem:
+    """A Problem from a built-in :class:`~landscape.models.Model` (its layout included);
+    ``loss`` defaults to :func:`default_loss` of ``data``."""
     layout = dense_list_layout(jax.eval_shape(model.init, jax.random.key(0)))
     return from_functions(model.init, model.apply, data, loss=loss, name=model.name,
                           layout=layout, info={"framework": "landscape"})

@@ -69,7 +69,7 @@ def builtin(
             raise ValueError(f"model: cnn1d needs 1-D inputs, got shape {ds.input_shape}")
         net = models.cnn1d(ds.input_shape[0], ds.out_dim, channels=tuple(channels),
                            activation=activation, init=init)
-    loss = loss or ("cross_entropy" if ds.num_classes is not None else "mse")
+    loss = loss or problem.default_loss(ds)
     prob = problem.from_model(net, ds, loss=loss)
     options: dict[str, Any] = {
         "model": model, "dataset": dataset, "num_samples": num_samples,

@@ -55,7 +55,7 @@ permutation invariance in linear mode connectivity of neural networks. ICLR.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -219,16 +219,31 @@ class BezierCurve(NamedTuple):
 _BIAS_OPTIONS = ("zero", "copy", "keep")
 
 
+def _check_weight_axes(weight_axes, params) -> list[int | None]:
+    leaves = jax.tree_util.tree_leaves(params)
+    if weight_axes is None:  # the built-in convention: output units on the last axis
+        return [-1 if jnp.ndim(w) >= 2 else None for w in leaves]
+    axes = list(weight_axes)
+    if len(axes) != len(leaves):
+        raise ValueError(f"weight_axes: {len(axes)} entries for {len(leaves)} leaves of params "
+                         "(use landscape.problem.weight_axes(params, problem.layout))")
+    for i, (axis, w) in enumerate(zip(axes, leaves, strict=True)):
+        if axis is not None and not -jnp.ndim(w) <= axis < 0:
+            raise ValueError(f"weight_axes: entry {i} is axis {axis} for a leaf of shape "
+                             f"{jnp.shape(w)} (count axes from the end, -1 = last)")
+    return axes
+
+
 def filter_normalize(direction: PyTree, params: PyTree, *, bias: str = "zero",
-                     eps: float = 1e-10) -> PyTree:
+                     eps: float = 1e-10, weight_axes: Sequence[int | None] | None = None
+                     ) -> PyTree:
     """Rescale ``direction`` filter by filter to the norms of ``params`` (Li et al. 2018).
 
-    A leaf with two or more axes is a weight whose last axis indexes the output
-    units: a dense ``w`` of shape ``(fan_in, fan_out)`` has one filter per
-    column, a convolution ``w`` of shape ``(kernel, in_ch, out_ch)`` one filter
-    per output channel. Each filter ``d_i`` of the direction becomes
-    ``d_i * |w_i| / (|d_i| + eps)``. Leaves with fewer than two axes (biases) are
-    treated according to ``bias``.
+    A weight leaf has one filter per output unit: for a dense ``w`` of shape
+    ``(fan_in, fan_out)`` one per column, for a convolution one per output
+    channel. Each filter ``d_i`` of the direction becomes
+    ``d_i * |w_i| / max(|d_i|, eps)``, so that its norm is that of ``w_i`` to
+    rounding. Every other leaf (biases, norm scales) is treated according to ``bias``.
 
     Parameters
     ----------
@@ -239,13 +254,26 @@ def filter_normalize(direction: PyTree, params: PyTree, *, bias: str = "zero",
         ``"copy"``: the bias direction is the bias itself (their default);
         ``"keep"``: the random bias direction is left as it is.
     eps : float
-        Added to each filter's norm, as in Li et al.'s code.
+        Smallest filter norm divided by (a zero filter stays zero); Li et al.'s
+        code adds it to the norm instead, which leaves short filters up to
+        ``eps / |d_i|`` short of their weight's norm.
+    weight_axes : sequence of int or None, optional
+        For each leaf of ``params`` (in :func:`jax.tree_util.tree_leaves` order)
+        the axis that indexes its output units, counted from the end, or
+        ``None`` for a bias: :func:`landscape.problem.weight_axes` of a
+        problem's layout (an Equinox ``Linear`` weight ``(out, in)`` has axis
+        ``-2``). Default: every leaf with two or more axes is a weight with its
+        output units on the last axis (Flax and the built-in models).
 
     Examples
     --------
     >>> import jax.numpy as jnp
     >>> d = filter_normalize({"w": jnp.ones((2, 2))}, {"w": jnp.array([[3.0, 0.0], [4.0, 1.0]])})
     >>> [round(float(v), 4) for v in jnp.linalg.norm(d["w"], axis=0)]  # column norms of w
+    [5.0, 1.0]
+    >>> d = filter_normalize({"w": jnp.ones((2, 2))}, {"w": jnp.array([[3.0, 4.0], [0.0, 1.0]])},
+    ...                      weight_axes=[-2])  # (out, in): one filter per row
+    >>> [round(float(v), 4) for v in jnp.linalg.norm(d["w"], axis=1)]
     [5.0, 1.0]
     """
     if bias not in _BIAS_OPTIONS:
@@ -254,30 +282,40 @@ def filter_normalize(direction: PyTree, params: PyTree, *, bias: str = "zero",
     p_struct = jax.tree_util.tree_structure(params)
     if d_struct != p_struct:
         raise ValueError(f"direction: structure {d_struct} does not match params {p_struct}")
+    axes = _check_weight_axes(weight_axes, params)
 
-    def one(d, w):
+    def one(d, w, out_axis):
         if jnp.shape(d) != jnp.shape(w):
             raise ValueError(f"direction: leaf of shape {jnp.shape(d)} where params has "
                              f"{jnp.shape(w)}")
-        if jnp.ndim(w) < 2:
-            if bias == "zero":
-                return jnp.zeros_like(d)
-            if bias == "copy":
-                return jnp.asarray(w, d.dtype)
-            return d
-        axes = tuple(range(jnp.ndim(w) - 1))
-        w_norm = jnp.sqrt(jnp.sum(jnp.square(w), axis=axes, keepdims=True))
-        d_norm = jnp.sqrt(jnp.sum(jnp.square(d), axis=axes, keepdims=True))
-        return d * (w_norm / (d_norm + eps)).astype(d.dtype)
+        if out_axis is None:
+            return _bias_direction(d, w, bias)
+        out_axis = jnp.ndim(w) + out_axis
+        others = tuple(a for a in range(jnp.ndim(w)) if a != out_axis)
+        w_norm = jnp.sqrt(jnp.sum(jnp.square(w), axis=others, keepdims=True))
+        d_norm = jnp.sqrt(jnp.sum(jnp.square(d), axis=others, keepdims=True))
+        return d * (w_norm / jnp.maximum(d_norm, eps)).astype(d.dtype)
 
-    return jax.tree_util.tree_map(one, direction, params)
+    d_leaves = jax.tree_util.tree_leaves(direction)
+    p_leaves = jax.tree_util.tree_leaves(params)
+    out = [one(d, w, a) for d, w, a in zip(d_leaves, p_leaves, axes, strict=True)]
+    return jax.tree_util.tree_unflatten(d_struct, out)
+
+
+def _bias_direction(d, w, bias):
+    if bias == "zero":
+        return jnp.zeros_like(d)
+    if bias == "copy":
+        return jnp.asarray(w, d.dtype)
+    return d
 
 
 _NORMS = ("filter", "layer", "none")
 
 
 def random_directions(key: Array, params: PyTree, *, num: int = 2, norm: str = "filter",
-                      bias: str = "zero") -> Array:
+                      bias: str = "zero",
+                      weight_axes: Sequence[int | None] | None = None) -> Array:
     """``num`` random gaussian directions in flat coordinates, ``(num, n)``.
 
     Parameters
@@ -293,8 +331,12 @@ def random_directions(key: Array, params: PyTree, *, num: int = 2, norm: str = "
         ``"layer"``: each weight leaf scaled to the norm of the matching leaf of
         ``params``; ``"none"``: plain standard normal entries.
     bias : {"zero", "copy", "keep"}
-        Treatment of biases (leaves with fewer than two axes) when normalising,
+        Treatment of biases (leaves that are not weights) when normalising,
         see :func:`filter_normalize`.
+    weight_axes : sequence of int or None, optional
+        Which leaves are weights and their output axes (see
+        :func:`filter_normalize`; from a problem:
+        ``landscape.problem.weight_axes(params, problem.layout)``).
 
     Notes
     -----
@@ -307,6 +349,7 @@ def random_directions(key: Array, params: PyTree, *, num: int = 2, norm: str = "
         raise ValueError(f"norm: unknown normalisation {norm!r}; choose one of {_NORMS}")
     if bias not in _BIAS_OPTIONS:
         raise ValueError(f"bias: unknown option {bias!r}; choose one of {_BIAS_OPTIONS}")
+    axes = _check_weight_axes(weight_axes, params)
     x0, unravel = ravel_pytree(params)
     raw = jax.random.normal(key, (num, x0.size), x0.dtype)
     if norm == "none":
@@ -315,23 +358,19 @@ def random_directions(key: Array, params: PyTree, *, num: int = 2, norm: str = "
     def normalise(v):
         d = unravel(v)
         if norm == "filter":
-            d = filter_normalize(d, params, bias=bias)
+            d = filter_normalize(d, params, bias=bias, weight_axes=axes)
         else:
-            d = jax.tree_util.tree_map(
-                lambda t, w: _layer_normalise(t, w, bias), d, params
-            )
+            leaves = [_layer_normalise(t, w, a, bias) for t, w, a in zip(
+                jax.tree_util.tree_leaves(d), jax.tree_util.tree_leaves(params), axes, strict=True)]
+            d = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(d), leaves)
         return ravel_pytree(d)[0]
 
     return jax.vmap(normalise)(raw)
 
 
-def _layer_normalise(d, w, bias):
-    if jnp.ndim(w) < 2:
-        if bias == "zero":
-            return jnp.zeros_like(d)
-        if bias == "copy":
-            return jnp.asarray(w, d.dtype)
-        return d
+def _layer_normalise(d, w, out_axis, bias):
+    if out_axis is None:
+        return _bias_direction(d, w, bias)
     return d * (jnp.linalg.norm(w) / (jnp.linalg.norm(d) + 1e-10)).astype(d.dtype)
 
 

@@ -1,11 +1,20 @@
-"""Training with optax: one seed, or many seeds at once as a batch axis.
+"""Training with optax: one seed, or many seeds at once as a batch axis, of any Problem.
 
-A run is fixed by a frozen :class:`TrainConfig` (optimizer, learning rate and
-schedule, steps, batch size, penalties, evaluation interval) and a PRNG key.
+A run is fixed by a :class:`~landscape.problem.Problem` (network, data, loss),
+a frozen :class:`TrainConfig` (optimizer, learning rate and schedule, steps,
+batch size, penalties, evaluation interval) and a PRNG key.
 The key is split into three: the initialisation key, the data-order key (the
 minibatch of step ``t`` is ``data.batch_indices(data_key, t, ...)``) and the
 dropout key (step ``t`` uses ``fold_in(dropout_key, t)``). The same config and
 key give bit-identical results.
+
+A training step differentiates :meth:`Problem.train_loss
+<landscape.problem.Problem.train_loss>`: batch statistics, dropout with the
+step's key, and the updated model state (BatchNorm running statistics), which
+is threaded from step to step and never differentiated. The curves evaluate in
+evaluation mode (:meth:`Problem.metrics_fn <landscape.problem.Problem.metrics_fn>`:
+running statistics, no dropout). Optimizers and schedules come from
+:mod:`landscape.optim`.
 
 Steps run in ``lax.scan`` chunks of ``eval_every`` steps. One jitted chunk
 function is compiled once and called for every chunk, so a progress bar can be
@@ -33,16 +42,16 @@ in the batch go on.
 Examples
 --------
 >>> import jax
->>> from landscape import data, models
+>>> from landscape import data, models, problem
 >>> ds = data.xor(num_samples=200, seed=0)
->>> model = models.mlp(2, (16,), 2)
+>>> prob = problem.from_model(models.mlp(2, (16,), 2), ds)
 >>> config = TrainConfig(optimizer="adam", learning_rate=0.01, num_steps=200, eval_every=50)
->>> result = train(model, ds, config, key=jax.random.key(0), progress=False)
+>>> result = train(prob, config, key=jax.random.key(0), progress=False)
 >>> result.curves.step.tolist()
 [0, 50, 100, 150, 200]
 >>> bool(result.curves.train_loss[-1] < result.curves.train_loss[0])
 True
->>> runs = train_seeds(model, ds, config, keys=jax.random.split(jax.random.key(0), 4),
+>>> runs = train_seeds(prob, config, keys=jax.random.split(jax.random.key(0), 4),
 ...                    progress=False)
 >>> runs.curves.train_loss.shape
 (4, 5)
@@ -59,7 +68,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -72,10 +80,11 @@ from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from landscape import objectives
+from landscape import optim
 from landscape.curvature import grad_norm as _grad_norm
 from landscape.data import Batch, Dataset, get_batch
-from landscape.models import Model
+from landscape.optim import OPTIMIZERS, SCHEDULES
+from landscape.problem import Problem, check_params
 
 PyTree = Any
 Array = jax.Array
@@ -86,14 +95,9 @@ __all__ = [
     "Curves",
     "TrainConfig",
     "TrainResult",
-    "make_optimizer",
-    "make_schedule",
     "train",
     "train_seeds",
 ]
-
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "step", "cosine", "warmup_cosine")
 
 # Number of times each jitted function of this module has been traced (a Python
 # side effect runs once per trace); tests use it to check that a run compiles once.
@@ -102,7 +106,8 @@ _TRACES: collections.Counter = collections.Counter()
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything that fixes a training run except the model, the data and the key.
+    """Everything that fixes a training run except the problem (network, data, loss) and
+    the key.
 
     Attributes
     ----------
@@ -117,7 +122,8 @@ class TrainConfig:
         ``None`` for full-batch training; otherwise minibatches drawn without
         replacement within each epoch (:func:`landscape.data.batch_indices`).
     schedule : {"constant", "step", "cosine", "warmup_cosine"}
-        Learning-rate schedule over ``num_steps`` (see :func:`make_schedule`).
+        Learning-rate schedule over ``num_steps`` (see
+        :func:`landscape.optim.make_schedule`).
     warmup_steps : int
         Linear warm-up steps before the schedule (required by ``warmup_cosine``,
         allowed with every schedule).
@@ -132,7 +138,6 @@ class TrainConfig:
         ``sgd`` it equals an L2 penalty of ``weight_decay``.
     l2 : float
         Coefficient of ``0.5 * |params|^2`` added to the training loss.
-    loss : {"cross_entropy", "mse"}
     eval_every : int
         Curves are recorded every ``eval_every`` steps, at step 0 and at the end.
     divergence_factor : float
@@ -154,72 +159,34 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     l2: float = 0.0
-    loss: str = "cross_entropy"
     eval_every: int = 100
     divergence_factor: float = 1e3
     record_params: bool = False
 
     def __post_init__(self):
-        def is_int(value):
-            return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-        def is_real(value):
-            return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-                value, bool
-            )
-
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"optimizer: unknown optimizer {self.optimizer!r}; choose one of {list(OPTIMIZERS)}"
-            )
-        if self.schedule not in SCHEDULES:
-            raise ValueError(
-                f"schedule: unknown schedule {self.schedule!r}; choose one of {list(SCHEDULES)}"
-            )
-        if self.loss not in objectives.LOSSES:
-            raise ValueError(
-                f"loss: unknown loss {self.loss!r}; choose one of {sorted(objectives.LOSSES)}"
-            )
-        if not is_real(self.learning_rate) or not (
+        optim.check_settings(
+            optimizer=self.optimizer, schedule=self.schedule, num_steps=self.num_steps,
+            warmup_steps=self.warmup_steps, decay_rate=self.decay_rate,
+            decay_every=self.decay_every, momentum=self.momentum, weight_decay=self.weight_decay,
+        )
+        if not optim._is_real(self.learning_rate) or not (
             math.isfinite(self.learning_rate) and self.learning_rate > 0
         ):
             raise ValueError(
                 f"learning_rate: must be a positive finite number, got {self.learning_rate!r}"
             )
-        if not is_int(self.num_steps) or self.num_steps < 1:
-            raise ValueError(f"num_steps: must be a positive integer, got {self.num_steps!r}")
-        if self.batch_size is not None and (not is_int(self.batch_size) or self.batch_size < 1):
+        if self.batch_size is not None and (
+            not optim._is_int(self.batch_size) or self.batch_size < 1
+        ):
             raise ValueError(
                 f"batch_size: must be a positive integer or None (full batch), "
                 f"got {self.batch_size!r}"
             )
-        if not is_int(self.eval_every) or self.eval_every < 1:
+        if not optim._is_int(self.eval_every) or self.eval_every < 1:
             raise ValueError(f"eval_every: must be a positive integer, got {self.eval_every!r}")
-        if not is_int(self.warmup_steps) or not 0 <= self.warmup_steps < self.num_steps:
-            raise ValueError(
-                f"warmup_steps: must be an integer in [0, num_steps={self.num_steps}), "
-                f"got {self.warmup_steps!r}"
-            )
-        if self.schedule == "warmup_cosine" and self.warmup_steps == 0:
-            raise ValueError(
-                "warmup_steps: schedule='warmup_cosine' needs warmup_steps >= 1 "
-                "(use schedule='cosine' for no warm-up)"
-            )
-        if self.schedule == "step" and self.decay_every is None:
-            raise ValueError(
-                "decay_every: schedule='step' needs decay_every (steps between decays)"
-            )
-        if self.decay_every is not None and (not is_int(self.decay_every) or self.decay_every < 1):
-            raise ValueError(f"decay_every: must be a positive integer, got {self.decay_every!r}")
-        if not is_real(self.decay_rate) or not 0 < self.decay_rate <= 1:
-            raise ValueError(f"decay_rate: must be in (0, 1], got {self.decay_rate!r}")
-        if not is_real(self.momentum) or not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum: must be in [0, 1), got {self.momentum!r}")
-        for name in ("weight_decay", "l2"):
-            value = getattr(self, name)
-            if not is_real(value) or not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name}: must be a non-negative finite number, got {value!r}")
-        if not is_real(self.divergence_factor) or not self.divergence_factor > 1:
+        if not optim._is_real(self.l2) or not (math.isfinite(self.l2) and self.l2 >= 0):
+            raise ValueError(f"l2: must be a non-negative finite number, got {self.l2!r}")
+        if not optim._is_real(self.divergence_factor) or not self.divergence_factor > 1:
             raise ValueError(
                 f"divergence_factor: must be > 1 (inf to check finiteness only), "
                 f"got {self.divergence_factor!r}"
@@ -229,6 +196,41 @@ class TrainConfig:
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+    def make_schedule(self, learning_rate=None) -> Callable[[Array], Array]:
+        """The learning-rate schedule of this config (:func:`landscape.optim.make_schedule`),
+        peaking at ``learning_rate`` (default :attr:`learning_rate`; may be traced).
+
+        Examples
+        --------
+        >>> lr = TrainConfig(learning_rate=1.0, schedule="step", decay_every=10,
+        ...                  decay_rate=0.5).make_schedule()
+        >>> [float(lr(c)) for c in (0, 9, 10, 25)]
+        [1.0, 1.0, 0.5, 0.25]
+        """
+        return optim.make_schedule(
+            self.learning_rate if learning_rate is None else learning_rate,
+            schedule=self.schedule, num_steps=self.num_steps, warmup_steps=self.warmup_steps,
+            decay_rate=self.decay_rate, decay_every=self.decay_every,
+        )
+
+    def make_optimizer(self, learning_rate=None) -> optax.GradientTransformation:
+        """The optax optimizer of this config (:func:`landscape.optim.make_optimizer` with
+        :meth:`make_schedule`), peaking at ``learning_rate`` (default :attr:`learning_rate`).
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> opt = TrainConfig(learning_rate=0.5, weight_decay=0.1).make_optimizer()
+        >>> params = {"w": jnp.array([1.0, 2.0])}
+        >>> updates, _ = opt.update({"w": jnp.array([1.0, 1.0])}, opt.init(params), params)
+        >>> [round(float(u), 4) for u in updates["w"]]
+        [-0.55, -0.6]
+        """
+        return optim.make_optimizer(
+            self.optimizer, self.make_schedule(learning_rate), momentum=self.momentum,
+            weight_decay=self.weight_decay,
+        )
 
     @property
     def num_evals(self) -> int:
@@ -273,105 +275,7 @@ class TrainResult(NamedTuple):
     diverged: Array  # () or (S,) bool
     diverged_step: Array  # () or (S,) int32: step at which divergence was detected, -1 if none
     trajectory: Array | None  # (E, n) or (S, E, n) flat params at eval points, if record_params
-
-
-# ----------------------------------------------------------------------------- optimizers
-
-
-def make_schedule(config: TrainConfig) -> Callable[[Array], Array]:
-    """The learning rate at step ``count``: ``schedule(count) -> lr_t``.
-
-    With ``w = warmup_steps`` and ``T = num_steps``: a linear warm-up
-    ``lr * (count + 1) / w`` for ``count < w``, then, with ``c = count - w``:
-
-    - ``constant``: ``lr``;
-    - ``step``: ``lr * decay_rate ** floor(c / decay_every)``;
-    - ``cosine`` / ``warmup_cosine``: ``lr * (1 + cos(pi * c / (T - w))) / 2``,
-      which reaches 0 at the last step (Loshchilov & Hutter 2017).
-
-    Examples
-    --------
-    >>> schedule = make_schedule(TrainConfig(learning_rate=1.0, schedule="step", decay_every=10,
-    ...                                      decay_rate=0.5))
-    >>> [float(schedule(c)) for c in (0, 9, 10, 25)]
-    [1.0, 1.0, 0.5, 0.25]
-    """
-    return functools.partial(_schedule, config, config.learning_rate)
-
-
-def _schedule(config: TrainConfig, learning_rate, count, dtype=None):
-    dtype = dtype or jnp.result_type(float)
-    count = jnp.asarray(count).astype(dtype)
-    lr = jnp.asarray(learning_rate).astype(dtype)
-    w = config.warmup_steps
-    c = count - w
-    if config.schedule == "constant":
-        factor = jnp.ones_like(count)
-    elif config.schedule == "step":
-        factor = jnp.asarray(config.decay_rate, dtype) ** jnp.floor(
-            jnp.maximum(c, 0) / config.decay_every
-        )
-    else:  # cosine, warmup_cosine
-        length = config.num_steps - w
-        frac = jnp.clip(c / length, 0, 1)
-        factor = 0.5 * (1 + jnp.cos(jnp.asarray(math.pi, dtype) * frac))
-    if w:
-        factor = jnp.where(count < w, (count + 1) / w, factor)
-    return lr * factor
-
-
-class _ScheduleState(NamedTuple):
-    count: Array  # () int32
-
-
-def _scale_by_schedule(config: TrainConfig, learning_rate) -> optax.GradientTransformation:
-    """``updates * -lr_t``, with ``lr_t`` from :func:`make_schedule` cast to each leaf's dtype."""
-
-    def init(params):
-        del params
-        return _ScheduleState(jnp.zeros((), jnp.int32))
-
-    def update(updates, state, params=None):
-        del params
-        step_size = _schedule(config, learning_rate, state.count)
-        updates = jax.tree_util.tree_map(lambda u: -step_size.astype(u.dtype) * u, updates)
-        return updates, _ScheduleState(optax.safe_int32_increment(state.count))
-
-    return optax.GradientTransformation(init, update)
-
-
-def _direction(config: TrainConfig) -> optax.GradientTransformation:
-    name = config.optimizer
-    if name == "sgd":
-        return optax.identity()
-    if name in ("momentum", "nesterov"):
-        return optax.trace(decay=config.momentum, nesterov=name == "nesterov")
-    if name in ("adam", "adamw"):
-        return optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8)
-    return optax.scale_by_rms(decay=0.9, eps=1e-8)  # rmsprop
-
-
-def _make_optimizer(config: TrainConfig, learning_rate) -> optax.GradientTransformation:
-    parts = [_direction(config)]
-    if config.weight_decay:
-        parts.append(optax.add_decayed_weights(config.weight_decay))
-    parts.append(_scale_by_schedule(config, learning_rate))
-    return optax.chain(*parts)
-
-
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """The optax transformation of ``config``: direction, decoupled weight decay, schedule.
-
-    ``chain(direction, add_decayed_weights(weight_decay), scale(-lr_t))`` where the
-    direction is ``identity`` (sgd), ``trace`` (momentum, nesterov),
-    ``scale_by_adam`` (adam, adamw) or ``scale_by_rms`` (rmsprop). Numerically
-    this is ``optax.sgd``, ``optax.sgd(momentum=...)``, ``optax.adam``,
-    ``optax.adamw`` and ``optax.rmsprop`` with the schedule of
-    :func:`make_schedule`. Some optax transformations mix integer and float
-    scalars; under ``jax_numpy_dtype_promotion="strict"`` call ``update`` inside
-    ``jax.numpy_dtype_promotion("standard")`` as :func:`train` does.
-    """
-    return _make_optimizer(config, config.learning_rate)
+    state: PyTree = None  # final model state (seed-stacked); None for a stateless problem
 
 
 # ----------------------------------------------------------------------------- engine
@@ -379,6 +283,7 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 
 class _State(NamedTuple):
     params: PyTree
+    model_state: PyTree  # the problem's model state (None when stateless); never differentiated
     opt_state: PyTree
     data_key: Array  # PRNG key for the minibatch order
     perm: Array | None  # (num_train,) this epoch's permutation; None for full batch
@@ -409,21 +314,45 @@ def _tree_where(cond, a, b):
 
 
 def _all_finite(tree) -> Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)
+              if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
 class _Engine(NamedTuple):
-    init: Callable  # (key, lr, init_params | None, data) -> (state, init_params)
+    init: Callable  # (key, lr, init_params | None, init_state | None, data) -> (state, params)
     chunk: Callable  # (state, start, lr, data) -> state
-    evaluate: Callable  # (params, data) -> _Eval
+    evaluate: Callable  # (params, model_state, data) -> _Eval
 
 
-def _engine(model: Model, config: TrainConfig, num_train: int, has_val: bool, seeds: str):
-    """Jitted init / chunk / evaluate functions for one model and config.
+# Compiled functions, cached on what the traced program depends on: for the problem,
+# the functions it is built from and its loss (two Problems built from the same model
+# share programs; its data are arguments, not constants); for the config, the fields
+# each function reads. Bounded, oldest dropped first.
+_CACHE: collections.OrderedDict = collections.OrderedDict()
+_CACHE_SIZE = 64
+
+
+def _problem_key(problem: Problem) -> tuple:
+    return (problem.init, problem.apply, problem.init_state, problem.loss,
+            problem.is_classification)
+
+
+def _cached(key: tuple, build: Callable[[], Callable]) -> Callable:
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    fn = _CACHE[key] = build()
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return fn
+
+
+def _engine(problem: Problem, config: TrainConfig, num_train: int, has_val: bool, seeds: str):
+    """Jitted init / chunk / evaluate functions for one problem and config.
 
     Each is cached on the settings it depends on alone (the learning rate is a
-    traced argument), so repeated runs with the same model and data shapes
+    traced argument), so repeated runs with the same problem and data shapes
     compile once, and a sweep over, say, learning rates, optimizers or batch
     sizes shares the initialisation and evaluation programs.
 
@@ -431,14 +360,19 @@ def _engine(model: Model, config: TrainConfig, num_train: int, has_val: bool, se
     ``"map"`` (one program that runs the seeds one after another with ``lax.map``)."""
     init_config = TrainConfig(
         optimizer=config.optimizer, momentum=config.momentum, weight_decay=config.weight_decay,
-        loss=config.loss, l2=config.l2, divergence_factor=config.divergence_factor,
+        l2=config.l2, divergence_factor=config.divergence_factor,
         batch_size=None if config.batch_size is None else 1,  # only whether there are batches
     )
+    chunk_config = config.replace(learning_rate=1.0, record_params=False)
+    pkey = _problem_key(problem)
     return _Engine(
-        init=_init_fn(model, init_config, seeds),
-        chunk=_chunk_fn(model, config.replace(learning_rate=1.0, record_params=False),
-                        num_train, seeds),
-        evaluate=_evaluate_fn(model, config.loss, config.l2, config.record_params, has_val, seeds),
+        init=_cached(("init", pkey, init_config, seeds),
+                     lambda: _init_fn(problem, init_config, seeds)),
+        chunk=_cached(("chunk", pkey, chunk_config, num_train, seeds),
+                      lambda: _chunk_fn(problem, chunk_config, num_train, seeds)),
+        evaluate=_cached(("evaluate", pkey, config.l2, config.record_params, has_val, seeds),
+                         lambda: _evaluate_fn(problem, config.l2, config.record_params, has_val,
+                                              seeds)),
     )
 
 
@@ -448,37 +382,40 @@ def _epoch_permutation(data_key, epoch, num_train):
     return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_train)
 
 
-@functools.lru_cache(maxsize=64)
-def _init_fn(model: Model, config: TrainConfig, seeds: str):
-    objective = objectives.make_loss(model.apply, loss=config.loss, l2=config.l2)
+def _init_fn(problem: Problem, config: TrainConfig, seeds: str):
     minibatch = config.batch_size is not None
 
-    def init_one(key, lr, init_params, data):
+    def init_one(key, lr, init_params, init_state, data):
         _TRACES["init"] += 1
         init_key, data_key, dropout_key = jax.random.split(key, 3)
         num_train = data.x_train.shape[0]
         perm = _epoch_permutation(data_key, 0, num_train) if minibatch else None
-        params = model.init(init_key) if init_params is None else init_params
-        opt_state = _make_optimizer(config, lr).init(params)
-        loss0 = objective(params, Batch(data.x_train, data.y_train))
+        params = problem.init(init_key) if init_params is None else init_params
+        model_state = init_state
+        if problem.has_state and init_state is None:
+            model_state = problem.init_state(init_key)
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float scalars
+            opt_state = config.make_optimizer(lr).init(params)
+        # the loss training sees (batch statistics), without dropout
+        loss0, _ = problem.train_loss(params, model_state, Batch(data.x_train, data.y_train),
+                                      None, l2=config.l2)
         threshold = jnp.where(
             jnp.isfinite(loss0) & (loss0 > 0), config.divergence_factor * loss0, jnp.inf
         )
         state = _State(
-            params, opt_state, data_key, perm, dropout_key, threshold,
+            params, model_state, opt_state, data_key, perm, dropout_key, threshold,
             jnp.asarray(False), jnp.asarray(-1, jnp.int32),
         )
         return state, params
 
     if seeds == "single":
         return jax.jit(init_one)
-    return jax.jit(jax.vmap(init_one, in_axes=(0, 0, 0, None)))  # cheap: always vectorised
+    return jax.jit(jax.vmap(init_one, in_axes=(0, 0, 0, 0, None)))  # cheap: always vectorised
 
 
-@functools.lru_cache(maxsize=64)
-def _chunk_fn(model: Model, config: TrainConfig, num_train: int, seeds: str):
-    objective = objectives.make_loss(model.apply, loss=config.loss, l2=config.l2)
-    steps, every, batch_size = config.num_steps, config.eval_every, config.batch_size
+def _chunk_fn(problem: Problem, config: TrainConfig, num_train: int, seeds: str):
+    steps, every, batch_size, l2 = config.num_steps, config.eval_every, config.batch_size, config.l2
+    grad_fn = jax.value_and_grad(problem.train_loss, has_aux=True)
 
     def step_one(state, step, lr, data):
         full = Batch(data.x_train, data.y_train)
@@ -498,16 +435,23 @@ def _chunk_fn(model: Model, config: TrainConfig, num_train: int, seeds: str):
             batch = get_batch(full, idx)
             state = state._replace(perm=perm)
         dropout_key = jax.random.fold_in(state.dropout_key, step)
-        loss, grads = jax.value_and_grad(objective)(state.params, batch, key=dropout_key)
+        (loss, model_state), grads = grad_fn(state.params, state.model_state, batch, dropout_key,
+                                             l2=l2)
+        # the state keeps its dtypes (Flax keeps float32 running statistics of float64 layers)
+        model_state = jax.tree_util.tree_map(
+            lambda new, old: jnp.asarray(new, jnp.result_type(old)), model_state, state.model_state
+        )
         with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float scalars
-            updates, opt_state = _make_optimizer(config, lr).update(
+            updates, opt_state = config.make_optimizer(lr).update(
                 grads, state.opt_state, state.params
             )
         params = optax.apply_updates(state.params, updates)
-        bad = ~jnp.isfinite(loss) | (loss > state.threshold) | ~_all_finite(params)
+        bad = (~jnp.isfinite(loss) | (loss > state.threshold) | ~_all_finite(params)
+               | ~_all_finite(model_state))
         keep = state.diverged | bad
         return state._replace(
             params=_tree_where(keep, state.params, params),
+            model_state=_tree_where(keep, state.model_state, model_state),
             opt_state=_tree_where(keep, state.opt_state, opt_state),
             diverged=keep,
             diverged_step=jnp.where(bad & ~state.diverged, step, state.diverged_step),
@@ -538,15 +482,13 @@ def _chunk_fn(model: Model, config: TrainConfig, num_train: int, seeds: str):
     return jax.jit(chunk_one)
 
 
-@functools.lru_cache(maxsize=64)
-def _evaluate_fn(model: Model, loss: str, l2: float, record_params: bool, has_val: bool,
-                 seeds: str):
-    objective = objectives.make_loss(model.apply, loss=loss, l2=l2)
-    metrics = objectives.make_metrics(model.apply, loss=loss)
-    classification = loss == "cross_entropy"
+def _evaluate_fn(problem: Problem, l2: float, record_params: bool, has_val: bool, seeds: str):
+    classification = problem.is_classification
 
-    def evaluate_one(params, data):
+    def evaluate_one(params, model_state, data):
         _TRACES["evaluate"] += 1
+        metrics = problem.metrics_fn(model_state)  # evaluation mode, no penalty
+        objective = problem.loss_fn(model_state, mode="eval", l2=l2)
         train_batch = Batch(data.x_train, data.y_train)
         m = metrics(params, train_batch)
         dtype = m["loss"].dtype
@@ -567,38 +509,43 @@ def _evaluate_fn(model: Model, loss: str, l2: float, record_params: bool, has_va
         )
 
     if seeds == "vmap":
-        return jax.jit(jax.vmap(evaluate_one, in_axes=(0, None)))
+        return jax.jit(jax.vmap(evaluate_one, in_axes=(0, 0, None)))
     if seeds == "map":
-        return jax.jit(lambda params, data: jax.lax.map(lambda p: evaluate_one(p, data), params))
+        return jax.jit(lambda params, states, data: jax.lax.map(
+            lambda ps: evaluate_one(ps[0], ps[1], data), (params, states)))
     return jax.jit(evaluate_one)
 
 
 # ----------------------------------------------------------------------------- checks
 
 
-def _float_dtype(model: Model, key) -> np.dtype:
-    shapes = jax.eval_shape(model.init, key)
-    for leaf in jax.tree_util.tree_leaves(shapes):
-        if jnp.issubdtype(leaf.dtype, jnp.floating):
-            return np.dtype(leaf.dtype)
-    raise ValueError("model: init returns no floating-point parameters")
+def _float_dtype(problem: Problem, key) -> np.dtype:
+    try:
+        shapes = jax.eval_shape(problem.init, key)
+    except TypeError as err:
+        raise ValueError(
+            f"params: problem.init(key) must return a pytree of arrays ({err}); for a whole "
+            "Equinox module or NNX graph use landscape.adapters (from_equinox, from_nnx)"
+        ) from err
+    return check_params(shapes, field="params")
 
 
-def _check_run(model: Model, dataset: Dataset, config: TrainConfig) -> None:
+def _check_run(problem: Problem, config: TrainConfig) -> None:
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config: expected a TrainConfig, got {type(config).__name__}")
-    if not isinstance(dataset, Dataset):
+    if not isinstance(problem, Problem):
         raise ValueError(
-            f"dataset: expected a landscape.data.Dataset, got {type(dataset).__name__}"
+            f"problem: expected a landscape.problem.Problem, got {type(problem).__name__} "
+            "(wrap a model with landscape.problem.from_functions, from_model or an adapter in "
+            "landscape.adapters)"
         )
-    if not isinstance(model, Model):
-        raise ValueError(f"model: expected a landscape.models.Model, got {type(model).__name__}")
+    dataset = problem.data
     if config.batch_size is not None and config.batch_size > dataset.num_train:
         raise ValueError(
             f"batch_size: {config.batch_size} is larger than the training set "
             f"({dataset.num_train} examples)"
         )
-    if config.loss == "cross_entropy" and dataset.num_classes is None:
+    if problem.loss == "cross_entropy" and dataset.num_classes is None:
         raise ValueError(
             f"loss: 'cross_entropy' needs a classification data set; {dataset.name!r} is "
             f"regression (use loss='mse')"
@@ -624,7 +571,7 @@ def _check_params(init_params, expected, field: str, leading: tuple[int, ...] = 
     got_def = jax.tree_util.tree_structure(init_params)
     want_def = jax.tree_util.tree_structure(expected)
     if got_def != want_def:
-        raise ValueError(f"{field}: structure {got_def} does not match the model's {want_def}")
+        raise ValueError(f"{field}: structure {got_def} does not match the problem's {want_def}")
     for got, want in zip(
         jax.tree_util.tree_leaves(init_params), jax.tree_util.tree_leaves(expected), strict=True
     ):
@@ -633,6 +580,14 @@ def _check_params(init_params, expected, field: str, leading: tuple[int, ...] = 
                 f"{field}: a leaf has shape {tuple(jnp.shape(got))}, expected "
                 f"{leading + tuple(want.shape)}"
             )
+
+
+def _check_state(problem: Problem, init_state, key, leading: tuple[int, ...]) -> None:
+    if init_state is None:
+        return
+    if not problem.has_state:
+        raise ValueError(f"init_state: problem {problem.name!r} has no model state; pass None")
+    _check_params(init_state, jax.eval_shape(problem.init_state, key), "init_state", leading)
 
 
 def _key_count(keys, field: str) -> int:
@@ -668,13 +623,13 @@ def _check_key(key) -> None:
 def _run_chunks(engine, state, lr, data, config, *, progress: bool, desc: str):
     from tqdm.auto import tqdm
 
-    evals = [engine.evaluate(state.params, data)]
+    evals = [engine.evaluate(state.params, state.model_state, data)]
     num_chunks = config.num_evals - 1
     with tqdm(total=num_chunks, desc=desc, unit="chunk", disable=not progress, leave=False) as bar:
         for i in range(num_chunks):
             start = jnp.asarray(i * config.eval_every, jnp.int32)
             state = engine.chunk(state, start, lr, data)
-            evals.append(engine.evaluate(state.params, data))
+            evals.append(engine.evaluate(state.params, state.model_state, data))
             if progress:
                 bar.set_postfix(train_loss=f"{float(jnp.nanmedian(evals[-1].train_loss)):.4g}")
                 bar.update()
@@ -701,84 +656,96 @@ def _assemble(state, init_params, evals, config, axis: int) -> TrainResult:
         diverged=state.diverged,
         diverged_step=state.diverged_step,
         trajectory=trajectory,
+        state=state.model_state,
     )
 
 
 def train(
-    model: Model,
-    dataset: Dataset,
+    problem: Problem,
     config: TrainConfig,
     *,
     key: Array,
     init_params: PyTree | None = None,
+    init_state: PyTree | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train ``model`` on ``dataset`` for one seed.
+    """Train ``problem`` for one seed.
 
     Parameters
     ----------
-    model : Model
-        ``apply(params, x, key=k)`` is called with a fresh key every step (dropout);
-        evaluation calls ``apply(params, x)``.
-    dataset : Dataset
-        Inputs are cast to the parameters' floating dtype.
+    problem : Problem
+        The network, its data and its loss (:mod:`landscape.problem`). Each step
+        differentiates :meth:`~landscape.problem.Problem.train_loss` with a fresh
+        dropout key and threads the model state it returns; curves are measured
+        in evaluation mode. Inputs are cast to the parameters' floating dtype.
     config : TrainConfig
     key : PRNG key
         Split into initialisation, data-order and dropout keys.
     init_params : pytree, optional
-        Start here instead of ``model.init(init_key)``.
+        Start here instead of ``problem.init(init_key)``.
+    init_state : pytree, optional
+        Model state to start from (default ``problem.init_state(init_key)``).
     progress : bool
         Show a tqdm bar over the chunks of ``eval_every`` steps.
 
     Returns
     -------
     TrainResult
-        Curves have ``E = config.num_evals`` points.
+        Curves have ``E = config.num_evals`` points; ``state`` is the final model
+        state (``None`` for a stateless problem).
 
     Raises
     ------
     ValueError
         Before any compute, for a batch size larger than the training set, a loss
-        that does not fit the task, or ``init_params`` of the wrong structure.
+        that does not fit the task, or ``init_params`` / ``init_state`` of the wrong
+        structure.
     """
-    _check_run(model, dataset, config)
+    _check_run(problem, config)
     _check_key(key)
-    dtype = _float_dtype(model, key)
+    dtype = _float_dtype(problem, key)
     if init_params is not None:
-        _check_params(init_params, jax.eval_shape(model.init, key), "init_params")
-    data = _prepare_data(dataset, dtype)
-    has_val = len(dataset.x_val) > 0
-    engine = _engine(model, config.replace(learning_rate=1.0), dataset.num_train, has_val, "single")
+        _check_params(init_params, jax.eval_shape(problem.init, key), "init_params")
+    _check_state(problem, init_state, key, ())
+    data = _prepare_data(problem.data, dtype)
+    has_val = len(problem.data.x_val) > 0
+    engine = _engine(problem, config.replace(learning_rate=1.0), problem.data.num_train, has_val,
+                     "single")
     lr = jnp.asarray(config.learning_rate, dtype)
-    state, start_params = engine.init(key, lr, init_params, data)
+    state, start_params = engine.init(key, lr, init_params, init_state, data)
     state, evals = _run_chunks(
-        engine, state, lr, data, config, progress=progress, desc=f"train {model.name}"
+        engine, state, lr, data, config, progress=progress, desc=f"train {problem.name}"
     )
     return _assemble(state, start_params, evals, config, axis=0)
 
 
 def train_seeds(
-    model: Model,
-    dataset: Dataset,
+    problem: Problem,
     config: TrainConfig,
     *,
     keys: Array,
     init_params: PyTree | None = None,
+    init_state: PyTree | None = None,
     learning_rates: Array | Sequence[float] | None = None,
     progress: bool = True,
     shard: bool = True,
     devices: Sequence[jax.Device] | None = None,
     vectorize: bool | None = None,
 ) -> TrainResult:
-    """Train ``S`` seeds at once: a ``vmap`` of :func:`train` over ``keys``.
+    """Train ``S`` seeds of ``problem`` at once: a ``vmap`` of :func:`train` over ``keys``.
 
     Parameters
     ----------
+    problem : Problem
+        As in :func:`train`.
+    config : TrainConfig
     keys : PRNG keys, shape ``(S,)``
         One key per seed, e.g. ``jax.random.split(key, S)``; seed ``s`` gives the
         same result as ``train(..., key=keys[s])`` up to rounding.
     init_params : pytree with a leading ``(S,)`` axis, optional
         Starting points, one per seed.
+    init_state : pytree with a leading ``(S,)`` axis, optional
+        Starting model states, one per seed.
     learning_rates : array ``(S,)``, optional
         Per-seed peak learning rates replacing ``config.learning_rate`` (a
         learning-rate sweep in one compiled program).
@@ -803,14 +770,16 @@ def train_seeds(
     TrainResult
         Every field has a leading ``(S,)`` axis, except ``curves.step`` ``(E,)``.
     """
-    _check_run(model, dataset, config)
+    _check_run(problem, config)
     num_seeds = _key_count(keys, "keys")
     if num_seeds < 1:
         raise ValueError("keys: need at least one key")
     one_key = keys[0]
-    dtype = _float_dtype(model, one_key)
+    dtype = _float_dtype(problem, one_key)
     if init_params is not None:
-        _check_params(init_params, jax.eval_shape(model.init, one_key), "init_params", (num_seeds,))
+        _check_params(init_params, jax.eval_shape(problem.init, one_key), "init_params",
+                      (num_seeds,))
+    _check_state(problem, init_state, one_key, (num_seeds,))
     if learning_rates is None:
         lrs = np.full((num_seeds,), config.learning_rate)
     else:
@@ -819,6 +788,7 @@ def train_seeds(
             raise ValueError(f"learning_rates: expected shape ({num_seeds},), got {lrs.shape}")
         if not np.all(np.isfinite(lrs) & (lrs > 0)):
             raise ValueError(f"learning_rates: must be positive and finite, got {lrs}")
+    dataset = problem.data
     data = _prepare_data(dataset, dtype)
 
     devices = list(jax.devices() if devices is None else devices)
@@ -839,20 +809,22 @@ def train_seeds(
     keys_p = pad(keys)
     lrs_p = jnp.asarray(lrs[index], dtype)
     init_p = None if init_params is None else pad(init_params)
+    state_p = None if init_state is None else pad(init_state)
     if num_devices > 1:
         mesh = Mesh(np.asarray(devices), ("seed",))
         seed_sharding, replicated = NamedSharding(mesh, P("seed")), NamedSharding(mesh, P())
-        keys_p, lrs_p, init_p = jax.device_put((keys_p, lrs_p, init_p), seed_sharding)
+        keys_p, lrs_p, init_p, state_p = jax.device_put((keys_p, lrs_p, init_p, state_p),
+                                                        seed_sharding)
         data = jax.device_put(data, replicated)
 
     engine = _engine(
-        model, config.replace(learning_rate=1.0), dataset.num_train, len(dataset.x_val) > 0,
+        problem, config.replace(learning_rate=1.0), dataset.num_train, len(dataset.x_val) > 0,
         "vmap" if vectorize else "map",
     )
-    state, start_params = engine.init(keys_p, lrs_p, init_p, data)
+    state, start_params = engine.init(keys_p, lrs_p, init_p, state_p, data)
     state, evals = _run_chunks(
         engine, state, lrs_p, data, config, progress=progress,
-        desc=f"train {num_seeds} seeds of {model.name}",
+        desc=f"train {num_seeds} seeds of {problem.name}",
     )
     result = _assemble(state, start_params, evals, config, axis=1)
     if padded != num_seeds:

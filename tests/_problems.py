@@ -24,8 +24,8 @@ def tiny_mlp(hidden: int = 6, num_samples: int = 120, seed: int = 0) -> problem.
         }
 
     def apply(params, x):
-        h = jnp.tanh(x @ params["l1"]["w"] + params["l1"]["b"])
-        return h @ params["l2"]["w"] + params["l2"]["b"]
+        h = jnp.tanh(x @ params["l1"]["w"] + params["l1"]["b"][None, :])
+        return h @ params["l2"]["w"] + params["l2"]["b"][None, :]
 
     layout = problem.Layout(
         weights={"['l1']['w']": -1, "['l2']['w']": -1},

@@ -12,6 +12,7 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 from landscape import data, models  # noqa: E402
+from landscape.problem import from_model  # noqa: E402
 from landscape.train import TrainConfig, train_seeds  # noqa: E402
 
 
@@ -35,9 +36,10 @@ def main(path):
         keys = jax.random.split(jax.random.key(num_seeds), num_seeds)
         rates = np.linspace(0.05, 0.2, num_seeds)
         rates[-1] = 1e4  # one diverging seed
-        sharded = train_seeds(model, ds, config, keys=keys, learning_rates=rates, shard=True,
+        prob = from_model(model, ds)
+        sharded = train_seeds(prob, config, keys=keys, learning_rates=rates, shard=True,
                               progress=False)
-        plain = train_seeds(model, ds, config, keys=keys, learning_rates=rates, shard=False,
+        plain = train_seeds(prob, config, keys=keys, learning_rates=rates, shard=False,
                             progress=False)
         leaf = jax.tree_util.tree_leaves(sharded.params)[0]
         state_devices = jax.tree_util.tree_leaves(sharded.params)[0].sharding.device_set

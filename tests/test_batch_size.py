@@ -1,6 +1,7 @@
 """Batch-size study: steps to target, learning-rate choice, timed steps, a sweep that
 resumes after interruption, and a summary that matches the stored tables."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -13,8 +14,11 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from landscape import data, models, noise, results, train
+from landscape import data, models, noise, problem, registry, results
+from landscape.plots import batch_size as bs_plots
+from landscape.studies import _common, cli
 from landscape.studies import batch_size as bs
+from landscape.studies import batch_size_measure as bs_measure
 
 # --------------------------------------------------------------------------- pure pieces
 
@@ -37,18 +41,18 @@ def test_steps_to_target_interpolates():
 
 
 def test_batch_sizes_budget_and_rates():
-    cfg = bs.BatchSizeConfig(min_batch_size=1, batch_factor=4, base_lr=0.4, base_batch=64,
+    cfg = bs.Config(min_batch_size=1, batch_factor=4, base_lr=0.4, base_batch=64,
                              lr_factors=(0.5, 1.0, 2.0), min_steps=100, max_epochs=2.0,
                              max_steps=5000)
     assert cfg.batch_sizes(3500) == (1, 4, 16, 64, 256, 1024, 3500)
-    assert cfg.replace(max_batch_size=256).batch_sizes(3500) == (1, 4, 16, 64, 256)
-    assert cfg.replace(max_batch_size=300).batch_sizes(3500) == (1, 4, 16, 64, 256)
+    assert dataclasses.replace(cfg, max_batch_size=256).batch_sizes(3500) == (1, 4, 16, 64, 256)
+    assert dataclasses.replace(cfg, max_batch_size=300).batch_sizes(3500) == (1, 4, 16, 64, 256)
     assert cfg.num_steps(1, 3500) == 5000  # capped
     assert cfg.num_steps(64, 3500) == 100 + math.ceil(2 * 3500 / 64)
     assert bs.learning_rates(cfg, 256) == (0.4, 0.8, 1.6)  # centre 0.4 * sqrt(4)
-    assert bs.learning_rates(cfg.replace(lr_policy="linear"), 256) == (1.6,)
-    assert bs.learning_rates(cfg.replace(lr_policy="sqrt"), 16) == (0.2,)
-    assert bs.learning_rates(cfg.replace(max_lr=1.0), 256) == (0.4, 0.8, 1.0)
+    assert bs.learning_rates(dataclasses.replace(cfg, lr_policy="linear"), 256) == (1.6,)
+    assert bs.learning_rates(dataclasses.replace(cfg, lr_policy="sqrt"), 16) == (0.2,)
+    assert bs.learning_rates(dataclasses.replace(cfg, max_lr=1.0), 256) == (0.4, 0.8, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -56,19 +60,21 @@ def test_batch_sizes_budget_and_rates():
     [("batch_factor", 3), ("lr_policy", "cubic"), ("target_metric", "test_loss"),
      ("min_batch_size", 0), ("lr_factors", (1.0, -1.0)), ("max_steps", 10),
      ("two_batch_sizes", (8, 4)), ("noise_points", 1), ("base_lr", 0.0),
-     ("optimizer", "lbfgs"), ("hidden", ())],
+     ("optimizer", "lbfgs"), ("max_lr", -1.0)],
 )
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
-        bs.BatchSizeConfig(**{field: value})
+        bs.Config(**{field: value})
 
 
 def test_profile_and_batch_size_errors():
-    with pytest.raises(ValueError, match="profile"):
-        bs.BatchSizeConfig.profile("huge")
     with pytest.raises(ValueError, match="min_batch_size"):
-        bs.BatchSizeConfig(min_batch_size=64).batch_sizes(32)
-    assert bs.BatchSizeConfig.profile("quick").batch_sizes(3500)[-1] == 3500
+        bs.Config(min_batch_size=64).batch_sizes(32)
+    quick = bs.PROFILES["quick"]
+    assert quick.config.batch_sizes(3500)[-1] == 3500
+    assert quick.problem["hidden"] == (64,) and quick.problem["standardize"] is True
+    with pytest.raises(ValueError, match="problem: expected a landscape.problem.Problem"):
+        bs.run(quick.config, quick.config)
 
 
 def _runs_table(entries):
@@ -133,7 +139,7 @@ def _fake_compute(lr_opt, calls):
      (50.0, 2, 6.4, True)],  # far above: two extensions are not enough
 )
 def test_rate_grid_extends_past_its_end(tmp_path, lr_opt, extensions, expected_chosen, edge):
-    cfg = bs.BatchSizeConfig(num_seeds=2, base_lr=0.4, base_batch=64, lr_extensions=extensions)
+    cfg = bs.Config(num_seeds=2, base_lr=0.4, base_batch=64, lr_extensions=extensions)
     calls = []
     cells, res = bs._search_rates(cfg, 64, 3500, tmp_path, _fake_compute(lr_opt, calls), False)
     table = bs.select_learning_rates(bs._runs_table(cfg, cells, res, 3500))
@@ -164,20 +170,20 @@ def test_timed_steps_are_the_training_steps(batch_size, key):
     """The timed function takes the steps train.train takes (same minibatches, same
     updates), so the time measured is the time of training."""
     ds = data.xor(num_samples=60, seed=1).astype(np.float64)  # 42 training examples
-    model = models.mlp(2, (5,), 2)
-    cfg = train.TrainConfig(optimizer="momentum", learning_rate=0.1, num_steps=12,
-                            batch_size=batch_size, eval_every=12)
-    fn, carry, x, y = bs._timing_setup(model, ds, cfg, key, 12)
+    prob = problem.from_model(models.mlp(2, (5,), 2), ds)
+    cfg = _common.train_config(prob, optimizer="momentum", learning_rate=0.1, num_steps=12,
+                               batch_size=batch_size, eval_every=12)
+    fn, carry, x, y = bs_measure._timing_setup(prob, ds, cfg, key, 12)
     timed = fn(carry, jnp.asarray(0, jnp.int32), x, y)[0]
-    trained = train.train(model, ds, cfg, key=key, progress=False).params
+    trained = _common.train_one(prob, cfg, key=key, progress=False)[0].params
     np.testing.assert_allclose(ravel_pytree(timed)[0], ravel_pytree(trained)[0], rtol=1e-12,
                                atol=1e-14)
 
 
 def test_measure_step_time_reports_positive_times(key):
     ds = data.xor(num_samples=60, seed=1).astype(np.float64)
-    model = models.mlp(2, (5,), 2)
-    cfg = train.TrainConfig(learning_rate=0.1, num_steps=1, batch_size=8)
+    model = problem.from_model(models.mlp(2, (5,), 2), ds)
+    cfg = _common.train_config(model, learning_rate=0.1, num_steps=1, batch_size=8)
     st = bs.measure_step_time(model, ds, cfg, key=key, steps_per_call=5, repeats=3,
                               min_seconds=0.001)
     assert 0 < st.seconds <= st.median <= st.q75
@@ -193,8 +199,9 @@ def test_measure_step_time_reports_positive_times(key):
 
 # --------------------------------------------------------------------------- a small sweep
 
+TINY_PROBLEM = dict(model="mlp", dataset="xor", num_samples=400, hidden=(6,), standardize=True)
 TINY = dict(
-    dataset="xor", num_samples=400, hidden=(6,), min_batch_size=16, batch_factor=8,
+    min_batch_size=16, batch_factor=8,
     num_seeds=2, base_lr=0.5, base_batch=16, lr_factors=(1.0, 400.0), lr_extensions=0,
     target=0.6,
     min_steps=30, max_epochs=2.0, max_steps=400, num_evals=10, timing_steps=5,
@@ -214,7 +221,8 @@ def sweep(tmp_path_factory):
     directory, what was stored before the interruption, the calls of the resumed run and
     its result."""
     run_dir = tmp_path_factory.mktemp("batch") / "run"
-    config = bs.BatchSizeConfig(**TINY)
+    config = bs.Config(**TINY)
+    prob = registry.builtin(**TINY_PROBLEM)
     original = bs._train_cell
     calls = []
 
@@ -227,7 +235,7 @@ def sweep(tmp_path_factory):
     bs._train_cell = interrupted
     try:
         with pytest.raises(_Interrupt):
-            bs.run(config, run_dir, progress=False)
+            bs.run(prob, config, run_dir, progress=False)
     finally:
         bs._train_cell = original
     before = {p.name: results.read_arrays(p) for p in (run_dir / "cells").glob("*.npz")}
@@ -240,7 +248,7 @@ def sweep(tmp_path_factory):
 
     bs._train_cell = counted
     try:
-        result = bs.run(config, run_dir, progress=False)
+        result = bs.run(prob, config, run_dir, progress=False)
     finally:
         bs._train_cell = original
     return run_dir, config, calls, before, resumed_calls, result
@@ -263,17 +271,16 @@ def test_sweep_resumes_after_interruption(sweep):
     assert np.all(result.runs["diverged"][big]) and not np.any(result.runs["reached"][big])
     assert result.summary["num_diverged_runs"] >= big.sum()
     # a cell recomputed from scratch equals the stored one (same config, same numbers)
-    ds = bs.make_dataset(config)
-    ctx = bs._Context(config, ds, bs.make_model(config, ds), "cross_entropy",
-                      jax.random.split(jax.random.split(jax.random.key(config.seed), 3)[0],
-                                       config.num_seeds), None, None)
+    ctx = bs.Context(config, registry.builtin(**TINY_PROBLEM),
+                     jax.random.split(jax.random.split(jax.random.key(config.seed), 3)[0],
+                                      config.num_seeds), None, None)
     b, lr = first_calls[0]
     fresh = bs._train_cell(ctx, b, lr)
     stored = results.read_arrays(run_dir / "cells" / f"train,B={b},lr={lr:.4g}.npz")
     np.testing.assert_array_equal(fresh["steps_to_target"], stored["steps_to_target"])
     np.testing.assert_array_equal(fresh["curve_train_loss"], stored["curve_train_loss"])
     # a third run computes nothing and returns the same tables
-    again = bs.run(config, run_dir, progress=False)
+    again = bs.run(registry.builtin(**TINY_PROBLEM), config, run_dir, progress=False)
     for k in result.runs:
         np.testing.assert_array_equal(again.runs[k], result.runs[k])
 
@@ -345,18 +352,49 @@ def test_figures_render(sweep, tmp_path):
     from landscape import plots
 
     *_, result = sweep
-    fig = bs.plot(result)
+    fig = bs_plots.figure(result)
     assert len(fig.axes) == 6
     for ax in fig.axes:
         assert ax.get_xlabel() and ax.get_ylabel()
-    paths = plots.save(fig, "batch", tmp_path) + plots.save(bs.plot_lr_figure(result), "lr",
+    paths = plots.save(fig, "batch", tmp_path) + plots.save(bs_plots.plot_lr_figure(result), "lr",
                                                             tmp_path)
     assert all(p.stat().st_size > 0 for p in paths)
     plt.close("all")
 
 
 def test_script_help():
-    script = Path(__file__).resolve().parents[1] / "scripts" / "batch_sweep.py"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "batch_size.py"
     out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True,
                          check=True, timeout=120)
     assert "--profile" in out.stdout and "--quiet" in out.stdout and "--out" in out.stdout
+    text = " ".join(out.stdout.split())
+    assert "(default: None)" not in text and "package.module:function" in text
+    assert "--num-seeds INT Seeds per batch size and rate, trained at once; default 3 (quick), " \
+        "8 (full)" in text
+
+
+def test_a_rerun_with_another_problem_is_refused(sweep):
+    run_dir, config, *_ = sweep
+    other = registry.builtin(**{**TINY_PROBLEM, "hidden": (7,)})
+    with pytest.raises(ValueError, match=r"problem: .*hidden: \[6\] -> \[7\]"):
+        bs.run(other, config, run_dir, progress=False)
+    assert results.read_config(run_dir)["problem"]["builtin"]["hidden"] == [6]
+
+
+def test_tiny_sweep_on_a_plain_jax_mlp_through_the_command_line(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = ["--problem", "_problems:tiny_mlp", "--problem-option", "num_samples=200",
+            "--run-dir", str(run_dir), "--quiet"]
+    for field, value in {**TINY, "lr_factors": (1.0,), "dataset_sizes": (60,),
+                         "two_batch_sizes": (4, 16)}.items():
+        flag = "--" + field.replace("_", "-")
+        args += [flag, *map(str, value)] if isinstance(value, tuple) else [flag, str(value)]
+    result = cli.main("batch_size", args)
+    text = capsys.readouterr().out
+    assert text.startswith("B_crit = ")
+    for name in ("config.json", "runs.csv", "batch_sizes.csv", "summary.json",
+                 "figures/batch_size.png", "figures/batch_size_lr.pdf"):
+        assert f"wrote {run_dir / name}" in text, name
+    assert result.info["problem"]["source"] == "_problems:tiny_mlp"
+    assert len(result.batch["batch_size"]) == 3  # 16, 128 and the full batch (140)
+    assert result.summary["skipped"] == {}

@@ -12,6 +12,7 @@ import scipy.special
 import scipy.stats
 
 from landscape import data, models, objectives, train
+from landscape.problem import from_model
 from landscape.studies import faq
 from landscape.studies.claims import (
     _common,
@@ -43,13 +44,13 @@ def test_family_trains_exactly_like_the_plain_nets(small, key):
     start = _family.init_runs(fam, members, keys=keys)
     config = train.TrainConfig(optimizer="adam", learning_rate=1e-2, num_steps=30,
                                batch_size=16, eval_every=10)
-    runs = train.train_seeds(fam.model, small, config, keys=keys, init_params=start,
+    runs = train.train_seeds(from_model(fam.model, small), config, keys=keys, init_params=start,
                              progress=False)
     for i, member in enumerate(members):
         plain = models.mlp(40, (member.width,) * member.depth, 10, activation=member.activation)
         one = jax.tree_util.tree_map(lambda a, i=i: a[i], start)
-        ref = train.train(plain, small, config, key=keys[i], init_params=_family.extract(
-            fam, member, one), progress=False)
+        ref = train.train(from_model(plain, small), config, key=keys[i],
+                          init_params=_family.extract(fam, member, one), progress=False)
         # same minibatches, same function: equal up to the rounding of extra zero terms
         np.testing.assert_allclose(runs.curves.train_loss[i], ref.curves.train_loss,
                                    rtol=1e-12, atol=1e-12)

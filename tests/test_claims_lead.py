@@ -39,12 +39,11 @@ def test_c2_verdict(changes, label):
 
 def test_c2_end_to_end(tmp_path, monkeypatch):
     tiny = c02_seeds.Config(
-        study=seeds.SeedConfig(
+        problem={"model": "mlp", "dataset": "xor", "hidden": (6,), "standardize": True},
+        study=seeds.Config(
             num_seeds=3,
             num_steps=30,
             eval_every=10,
-            dataset="xor",
-            hidden=(6,),
             batch_size=32,
             num_interp_pairs=2,
             num_interp_points=5,
@@ -109,10 +108,9 @@ def test_c11_growing_steps_from_examples():
 
 def test_c11_end_to_end(tmp_path, monkeypatch):
     tiny = c11_batch_size.Config(
-        study=batch_size.BatchSizeConfig(
-            dataset="xor",
-            num_samples=200,
-            hidden=(4,),
+        problem={"model": "mlp", "dataset": "xor", "num_samples": 200, "hidden": (4,),
+                 "standardize": True},
+        study=batch_size.Config(
             num_seeds=1,
             min_batch_size=16,
             batch_factor=4,

@@ -230,7 +230,7 @@ TINY_C10 = c10_optimisation_tricks.Config(
     plateau_dim=3, plateau_depth=2, plateau_rates=(0.1, 0.3), plateau_steps=40,
     plateau_init="normal(0.1)", adam_rates=(0.01,), sgd_rate_fractions=(1.0,),
     adam_training=train.TrainConfig(optimizer="adam", learning_rate=0.01, num_steps=20,
-                                    batch_size=16, eval_every=10, loss="mse"),
+                                    batch_size=16, eval_every=10),
 )
 
 

@@ -2,46 +2,44 @@
 summary against the stored tables, and a tiny end-to-end run with its figure."""
 
 import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import _problems
 import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
 import pytest
 
-from landscape import alignment, data, models, objectives, results
-from landscape.studies import seeds
+from landscape import alignment, data, models, objectives, problem, registry, results
+from landscape.plots import seeds as seed_plots
+from landscape.studies import cli, seeds
 
 matplotlib.use("Agg")
 
+HERE = Path(__file__).parent
+LAYOUT = problem.Layout(
+    weights={f"[{i}]['w']": -1 for i in range(3)},
+    dense_chain=tuple(problem.DenseLayer(f"[{i}]['w']", f"[{i}]['b']", -1) for i in range(3)),
+)
+TINY = dict(num_seeds=4, optimizer="adam", learning_rate=0.03, num_steps=60, batch_size=32,
+            eval_every=30, num_interp_pairs=3, num_interp_points=9, lanczos_iters=8,
+            slq_probes=1, slq_iters=8, trace_probes=4)
+
 
 def _tiny(**overrides):
-    base = dict(
-        num_seeds=4,
-        dataset="xor",
-        num_samples=240,
-        hidden=(6,),
-        activation="tanh",
-        optimizer="adam",
-        learning_rate=0.03,
-        num_steps=60,
-        batch_size=32,
-        eval_every=30,
-        num_interp_pairs=3,
-        num_interp_points=9,
-        lanczos_iters=8,
-        slq_probes=1,
-        slq_iters=8,
-        trace_probes=4,
-    )
-    base.update(overrides)
-    return seeds.SeedConfig.profile("quick", **base)
+    return seeds.Config(**{**TINY, **overrides})
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
+    """The study on a hand-written plain-JAX MLP (tests/_problems.py), no flax needed."""
     out = tmp_path_factory.mktemp("seeds")
-    return seeds.run(_tiny(), out, progress=False), out
+    return seeds.run(_problems.tiny_mlp(), _tiny(), out, progress=False), out
 
 
 def _stack(trees):
@@ -75,6 +73,7 @@ def test_identical_and_permuted_solutions_have_known_distances_and_barriers(key)
         loss_fn,
         batch,
         key=key,
+        layout=LAYOUT,
         num_align_pairs=None,
         num_interp_pairs=6,
         num_interp_points=11,
@@ -123,6 +122,7 @@ def test_pair_subsets_and_diverged_seeds(key):
         loss_fn,
         batch,
         key=key,
+        layout=LAYOUT,
         num_align_pairs=3,
         num_interp_pairs=2,
         num_interp_points=5,
@@ -133,7 +133,7 @@ def test_pair_subsets_and_diverged_seeds(key):
     assert np.isnan(pairs["aligned_distance"][~pairs["aligned"]]).all()
     assert np.isfinite(pairs["barrier"][pairs["interpolated"]]).all()
     assert interp["losses"].shape == (2, 5) and interp["aligned_losses"].shape == (2, 5)
-    # no alignment at all (e.g. a convolutional model): lines are still drawn
+    # no dense chain (e.g. a convolutional model): nothing aligned, lines still drawn
     pairs, interp, _ = seeds.compare_pairs(
         params,
         params,
@@ -142,7 +142,8 @@ def test_pair_subsets_and_diverged_seeds(key):
         loss_fn,
         batch,
         key=key,
-        num_align_pairs=0,
+        layout=None,
+        num_align_pairs=None,
         num_interp_pairs=2,
         num_interp_points=5,
     )
@@ -196,145 +197,204 @@ def format_first_line(summary):
     return seeds.format_summary(summary).splitlines()[0]
 
 
+
+
+def test_transposed_dense_chain_is_aligned_through_the_layout(key):
+    """Weights stored (out, in), as Equinox and PyTorch do: the layout says so, and a
+    permuted copy is aligned back exactly."""
+    model, loss_fn, batch = _problem(key)
+    a = model.init(jax.random.fold_in(key, 3))
+    permuted = alignment.apply_permutation(a, alignment.random_permutations(a, key=key))
+
+    def transpose(params):
+        return [{"w": layer["w"].T, "b": layer["b"]} for layer in params]
+
+    layout = problem.Layout(LAYOUT.weights, tuple(layer._replace(out_axis=-2)
+                                                  for layer in LAYOUT.dense_chain))
+
+    def loss_t(params, b):
+        return loss_fn([{"w": layer["w"].T, "b": layer["b"]} for layer in params], b)
+
+    params = _stack([transpose(a), transpose(permuted)])
+    pairs, _, _ = seeds.compare_pairs(params, params, np.zeros(2), np.ones(2, bool), loss_t,
+                                      batch, key=key, layout=layout, num_align_pairs=None,
+                                      num_interp_pairs=1, num_interp_points=5)
+    assert pairs["distance"][0] > 0.3
+    assert pairs["aligned_distance"][0] < 1e-14  # the permutation is recovered
+    assert abs(pairs["aligned_barrier"][0]) < 1e-12
+
+
 def test_summary_matches_the_stored_tables(tiny_run):
     result, out = tiny_run
-    rows = results.read_table(out / seeds.SEEDS_FILE)
-    pair_rows = results.read_table(out / seeds.PAIRS_FILE)
-    stored = results.read_json(out / seeds.SUMMARY_FILE)["summary"]
+    rows = results.read_table(out / "seeds.csv")
+    pair_rows = results.read_table(out / "pairs.csv")
+    stored = results.read_json(out / "summary.json")["summary"]
     assert len(rows) == 4 and len(pair_rows) == 6
-    ok = [not r["diverged"] for r in rows]
     for name in seeds.METRICS + ("lambda_max", "lambda_min", "trace", "distance_from_init"):
-        v = np.array([r[name] for r, keep in zip(rows, ok, strict=True) if keep], np.float64)
+        v = np.array([r[name] for r in rows if not r["diverged"]], np.float64)
         expected = {"mean": v.mean(), "std": v.std(ddof=1), "min": v.min(), "max": v.max()}
         expected["cv"] = expected["std"] / expected["mean"]
         for stat, value in expected.items():
             # CSV keeps every float's repr, so the table reproduces the summary to rounding
             np.testing.assert_allclose(stored[name][stat], value, rtol=1e-12, err_msg=name)
-            np.testing.assert_allclose(result.summary[name][stat], value, rtol=1e-12)
     for name in ("distance", "init_distance", "aligned_distance", "barrier", "aligned_barrier"):
         v = np.array([r[name] for r in pair_rows if r[name] is not None], np.float64)
         v = v[np.isfinite(v)]
         np.testing.assert_allclose(stored[name]["mean"], v.mean(), rtol=1e-12, err_msg=name)
-        np.testing.assert_allclose(stored[name]["max"], v.max(), rtol=1e-12, err_msg=name)
     line = format_first_line(stored)
     tl = stored["train_loss"]
     assert line.startswith(
         f"4 seeds: final train loss {tl['mean']:.3g} +- {tl['std']:.2g} (CV {100 * tl['cv']:.2g}%)"
     )
-    assert f"relative distance between solutions {stored['distance']['mean']:.3g}" in line
-    assert f"largest barrier {stored['barrier']['max']:.3g}" in line
+    assert stored["skipped"] == {}
 
 
-def test_tiny_end_to_end(tiny_run, tmp_path):
+def test_tiny_end_to_end_on_a_plain_jax_mlp(tiny_run, tmp_path):
     result, out = tiny_run
     s, p = result.seeds, result.pairs
     assert not s["diverged"].any()
-    assert result.curves["train_loss"].shape == (4, 3) and result.curves["step"].tolist() == [
-        0,
-        30,
-        60,
-    ]
-    # training lowered the loss of every seed
+    assert result.curves["step"].tolist() == [0, 30, 60]
     assert np.all(result.curves["train_loss"][:, -1] < result.curves["train_loss"][:, 0])
     for name in seeds.METRICS:
         assert np.isfinite(s[name]).all(), name
-    assert np.all((s["train_accuracy"] >= 0) & (s["train_accuracy"] <= 1))
-    # endpoint curvature: a 2-6-2 tanh net has 32 parameters, so classify uses dense eigh
-    assert np.all(s["lambda_max"] >= s["lambda_min"])
-    assert np.all(s["lambda_max"] > 0)
-    assert set(s["kind"]) <= {"minimum", "saddle", "maximum", "degenerate", "not_critical"}
+    # the first-layer-weight count: 10*6 + 6 + 6*4 + 4
+    assert result.info["num_params"] == 94 and result.info["problem"]["name"].startswith("tiny")
+    # endpoint curvature: 94 parameters, so classify uses a dense eigh
+    assert np.all(s["lambda_max"] >= s["lambda_min"]) and np.all(s["lambda_max"] > 0)
     assert np.all(s["residual_max"] < 1e-8 * s["lambda_max"])
-    # the certificate column says whether |lambda_min| exceeds its residual
     np.testing.assert_array_equal(s["certified_min"], np.abs(s["lambda_min"]) > s["residual_min"])
-    # Hutchinson with 4 probes: within 5 standard errors of the exact trace is not tested here
-    # (tests of curvature do that); here: finite and positive at a trained point
-    assert np.isfinite(s["trace"]).all()
-    # distances: inits of equal scale near sqrt(2) only in high dimension; here in (0, 2]
-    assert np.all((p["init_distance"] > 0) & (p["init_distance"] < 2))
+    # the curvature is that of problem.loss_fn at each endpoint
+    prob = _problems.tiny_mlp()
+    p0 = jax.tree_util.tree_map(lambda x: x[0], seeds._unleaves(
+        jax.tree_util.tree_structure(prob.init(jax.random.key(0))),
+        results.load_part(out, "train")["params"]))
+    flat, unravel = jax.flatten_util.ravel_pytree(p0)
+    hess = jax.hessian(lambda x: prob.loss_fn()(unravel(x), prob.data.train))(flat)
+    eigs = np.linalg.eigvalsh(np.asarray(hess))
+    np.testing.assert_allclose([s["lambda_max"][0], s["lambda_min"][0]], [eigs[-1], eigs[0]],
+                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(s["train_loss"][0], prob.loss_fn()(p0, prob.data.train),
+                               rtol=1e-12)
     assert np.all(p["aligned_distance"] <= p["distance"] + 1e-12)
-    assert p["interpolated"].sum() == 3
-    assert np.isfinite(p["barrier"][p["interpolated"]]).all()
+    assert p["interpolated"].sum() == 3 and np.isfinite(p["barrier"][p["interpolated"]]).all()
     # the run directory reads back to the same result
     back = seeds.load(out)
-    assert back.config == result.config
+    assert back.config == result.config and back.summary == json_round(result.summary)
     for table, stored in ((result.seeds, back.seeds), (result.pairs, back.pairs)):
         for k, v in table.items():
             if v.dtype.kind in "US":
                 assert list(v) == list(stored[k]), k
             else:
-                np.testing.assert_array_equal(
-                    np.asarray(v, np.float64), np.asarray(stored[k], np.float64), err_msg=k
-                )
+                np.testing.assert_array_equal(np.asarray(v, np.float64),
+                                              np.asarray(stored[k], np.float64), err_msg=k)
     np.testing.assert_array_equal(back.interp["losses"], result.interp["losses"])
-    np.testing.assert_array_equal(back.curves["train_loss"], result.curves["train_loss"])
-    # the figure renders and is saved as PNG and PDF
-    from landscape import plots
-
-    fig = seeds.plot(back)
-    assert len(fig.axes) >= 6
+    config = results.read_config(out)
+    assert config["problem"]["source"] is None and config["float_dtype"] == "float64"
+    fig = seed_plots.figure(back)
     for ax in fig.axes[:6]:
         assert ax.get_xlabel() and ax.get_ylabel()
-    paths = plots.save(fig, "seeds_test", tmp_path)
-    assert all(path.stat().st_size > 0 for path in paths)
     matplotlib.pyplot.close(fig)
 
 
-@pytest.mark.slow
-def test_same_config_gives_the_same_numbers(tiny_run):
-    result, _ = tiny_run
-    again = seeds.run(_tiny(), progress=False)
-    for name in ("train_loss", "test_loss", "lambda_max", "trace"):
-        np.testing.assert_array_equal(again.seeds[name], result.seeds[name])
-    for name in ("distance", "aligned_distance", "barrier"):
-        np.testing.assert_array_equal(again.pairs[name], result.pairs[name])
+def json_round(value):
+    import json
+
+    return json.loads(json.dumps(results.to_jsonable(value)))
+
+
+def test_a_cnn_skips_weight_matching_and_says_so(tmp_path):
+    prob = registry.builtin("cnn1d", dataset="mnist1d", num_samples=150, channels=(3,),
+                            standardize=True)
+    config = _tiny(num_seeds=3, num_steps=20, eval_every=10, num_interp_pairs=2,
+                   num_interp_points=5, measure_curvature=False)
+    result = seeds.run(prob, config, progress=False)
+    s = result.summary
+    assert s["skipped"] == {"weight_matching": seeds.NO_CHAIN}
+    assert s["num_aligned_pairs"] == 0 and s["num_interpolated_pairs"] == 2
+    assert np.isnan(result.pairs["aligned_distance"]).all()
+    assert np.isfinite(result.pairs["barrier"][result.pairs["interpolated"]]).all()
+    assert "skipped weight matching: no dense chain declared" in seeds.format_summary(s)
+    fig = seed_plots.figure(result)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("weight matching skipped" in t for t in texts)
+    matplotlib.pyplot.close(fig)
+
+
+def test_diverged_seeds_still_give_a_summary_and_a_figure(tmp_path):
+    config = _tiny(num_seeds=3, optimizer="sgd", learning_rate=1e4, num_steps=20, eval_every=10,
+                   num_interp_pairs=2, num_interp_points=5)
+    result = seeds.run(_problems.tiny_mlp(), config, tmp_path, progress=False)
+    s = result.summary
+    assert s["num_diverged"] == 3 and s["num_converged"] == 0 and s["num_pairs"] == 0
+    text = seeds.format_summary(s)
+    assert text.startswith("0 seeds (3 diverged, left out): final train loss nan")
+    assert "curvature not measured" in text
+    fig = seed_plots.figure(seeds.load(tmp_path))
+    texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "diverged" in texts and "no pairs" in texts
+    fig.savefig(tmp_path / "diverged.png")
+    matplotlib.pyplot.close(fig)
+
+
+def test_a_killed_run_resumes_without_retraining(tmp_path):
+    """Kill the study (SIGKILL) after its training part; the rerun does not train again and
+    gives the numbers of an uninterrupted run."""
+    run_dir, log = tmp_path / "run", tmp_path / "log.txt"
+    cmd = [sys.executable, str(HERE / "_seeds_worker.py"), str(run_dir), str(log)]
+    proc = subprocess.Popen([*cmd, "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not (run_dir / "parts" / "train.npz").exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the worker did not finish training"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert log.read_text().split() == ["train"]
+    assert not (run_dir / "summary.json").exists()
+    done = subprocess.run([*cmd, "0"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert log.read_text().split() == ["train", "pairs"]  # trained once, pairs measured now
+    assert done.stdout.startswith("3 seeds: final train loss")
+    summary = results.read_json(run_dir / "summary.json")["summary"]
+    assert summary["num_pairs"] == 3
+    # a rerun with x64 flipped is refused, naming the dtype
+    refused = subprocess.run([*cmd, "0", "x32"], capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0
+    assert "float_dtype: 'float64' -> 'float32'" in refused.stderr
 
 
 def test_script_runs_and_prints_the_summary(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
-        seeds.main(["--help"])
+        cli.main("seeds", ["--help"])
     assert info.value.code == 0
-    assert "--profile" in capsys.readouterr().out
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--problem NAME|MODULE:FUNCTION" in text and "(default: None)" not in text
+    assert "--num-seeds INT Seeds trained at once (at least 2); default 12 (quick), 64 (full)" \
+        in text
     run_dir = tmp_path / "run"
-    seeds.main(
-        [
-            "--dataset",
-            "xor",
-            "--num-samples",
-            "200",
-            "--hidden",
-            "5",
-            "--num-seeds",
-            "3",
-            "--steps",
-            "40",
-            "--eval-every",
-            "20",
-            "--interp-pairs",
-            "2",
-            "--lanczos-iters",
-            "5",
-            "--optimizer",
-            "adam",
-            "--learning-rate",
-            "0.01",
-            "--batch-size",
-            "full",
-            "--no-curvature",
-            "--quiet",
-            "--run-dir",
-            str(run_dir),
-            "--out",
-            str(tmp_path),
-            "--name",
-            "fig",
-        ]
-    )
+    cli.main("seeds", [
+        "--problem", "_problems:tiny_mlp", "--problem-option", "hidden=5", "--num-seeds", "3",
+        "--num-steps", "20", "--eval-every", "10", "--num-interp-pairs", "2",
+        "--optimizer", "adam", "--learning-rate", "0.01", "--batch-size", "none",
+        "--no-measure-curvature", "--quiet", "--run-dir", str(run_dir),
+    ])
     text = capsys.readouterr().out
     assert text.startswith("3 seeds: final train loss ")
     assert "endpoints: curvature not measured" in text
-    assert (tmp_path / "fig.png").exists() and (tmp_path / "fig.pdf").exists()
-    config = results.read_config(run_dir)["config"]
-    assert config["batch_size"] is None and config["hidden"] == [5]
+    assert f"run directory: {run_dir}" in text
+    for name in ("config.json", "seeds.csv", "pairs.csv", "summary.json", "arrays.npz",
+                 "parts/train.npz", "figures/seeds.png", "figures/seeds.pdf"):
+        assert f"wrote {run_dir / name}" in text, name
+        assert (run_dir / name).stat().st_mode & 0o777 == 0o644, name
+    config = results.read_config(run_dir)
+    assert config["config"]["batch_size"] is None
+    assert config["problem"]["source"] == "_problems:tiny_mlp"
+    assert config["problem"]["name"] == "tiny tanh mlp (5)"
 
 
 @pytest.mark.parametrize(
@@ -342,26 +402,28 @@ def test_script_runs_and_prints_the_summary(tmp_path, capsys):
     [
         ("num_seeds", 1),
         ("num_steps", 0),
-        ("model", "resnet"),
-        ("hidden", ()),
         ("num_interp_points", 1),
         ("learning_rate", -1.0),
         ("optimizer", "lbfgs"),
         ("batch_size", 0),
         ("num_align_pairs", 0),
         ("classify_rtol", -1.0),
+        ("measure_curvature", "yes"),
     ],
 )
 def test_bad_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field if field != "num_align_pairs" else "num_align"):
-        seeds.SeedConfig(**{field: value})
+        seeds.Config(**{field: value})
 
 
-def test_profiles():
-    quick, full = seeds.SeedConfig.profile("quick"), seeds.SeedConfig.profile("full")
-    assert 8 <= quick.num_seeds <= 16 and full.num_seeds >= 32
-    assert math.comb(quick.num_seeds, 2) >= quick.num_interp_pairs
-    with pytest.raises(ValueError, match="profile"):
-        seeds.SeedConfig.profile("huge")
+def test_profiles_and_bad_arguments():
+    quick, full = seeds.PROFILES["quick"], seeds.PROFILES["full"]
+    assert 8 <= quick.config.num_seeds <= 16 and full.config.num_seeds >= 32
+    assert math.comb(quick.config.num_seeds, 2) >= quick.config.num_interp_pairs
+    assert quick.problem["dataset"] == "mnist1d" and quick.problem["standardize"] is True
     with pytest.raises(ValueError, match="num_interp_pairs"):
-        seeds.SeedConfig(num_align_pairs=2, num_interp_pairs=3)
+        seeds.Config(num_align_pairs=2, num_interp_pairs=3)
+    with pytest.raises(ValueError, match="problem: expected a landscape.problem.Problem"):
+        seeds.run(quick.config, quick.config)
+    with pytest.raises(ValueError, match="config: expected a seeds.Config"):
+        seeds.run(_problems.tiny_mlp(), {"num_seeds": 2})

@@ -14,15 +14,14 @@ import optax
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from landscape import data, models, objectives
+from landscape import data, models, objectives, optim
 from landscape import train as train_mod
 from landscape.curvature import grad_norm
+from landscape.problem import from_model
 from landscape.train import (
     Curves,
     TrainConfig,
     TrainResult,
-    make_optimizer,
-    make_schedule,
     train,
     train_seeds,
 )
@@ -86,7 +85,6 @@ def max_rel_diff(a, b):
         ({"momentum": 1.0}, "momentum"),
         ({"weight_decay": -0.1}, "weight_decay"),
         ({"l2": -1.0}, "l2"),
-        ({"loss": "hinge"}, "loss"),
         ({"eval_every": 0}, "eval_every"),
         ({"divergence_factor": 1.0}, "divergence_factor"),
     ],
@@ -110,36 +108,39 @@ def test_bad_runs_raise_before_any_compute(key, problem):
         return base.apply(params, x, key=key)
 
     model = models.Model(init, apply, "counting")
+    prob = from_model(model, ds)
+    regression = from_model(model, data.teacher_student(num_samples=50, seed=0),
+                            loss="cross_entropy")
+    calls["init"] = 0  # from_model reads the parameter shapes once
     traces = dict(train_mod._TRACES)
+    two = jax.random.split(key, 2)
     with pytest.raises(ValueError, match="^batch_size:.*larger than the training set"):
-        train(model, ds, TrainConfig(batch_size=ds.num_train + 1), key=key, progress=False)
+        train(prob, TrainConfig(batch_size=ds.num_train + 1), key=key, progress=False)
     with pytest.raises(ValueError, match="^batch_size:"):
-        train_seeds(
-            model, ds, TrainConfig(batch_size=10_000), keys=jax.random.split(key, 2),
-            progress=False,
-        )
+        train_seeds(prob, TrainConfig(batch_size=10_000), keys=two, progress=False)
     with pytest.raises(ValueError, match="^loss:"):
-        train(model, data.teacher_student(num_samples=50, seed=0), TrainConfig(), key=key,
-              progress=False)
+        train(regression, TrainConfig(), key=key, progress=False)
     with pytest.raises(ValueError, match="^key:"):
-        train(model, ds, TrainConfig(), key=jax.random.split(key, 2), progress=False)
+        train(prob, TrainConfig(), key=two, progress=False)
     with pytest.raises(ValueError, match="^keys:"):
-        train_seeds(model, ds, TrainConfig(), keys=key, progress=False)
+        train_seeds(prob, TrainConfig(), keys=key, progress=False)
+    with pytest.raises(ValueError, match="^problem:"):
+        train(model, TrainConfig(), key=key, progress=False)
+    with pytest.raises(ValueError, match="^init_state:.*no model state"):
+        train(prob, TrainConfig(), key=key, init_state={"mean": jnp.zeros(3)}, progress=False)
     assert calls == {"init": 0, "apply": 0}
     assert dict(train_mod._TRACES) == traces
     params = base.init(key)
     bad = jax.tree_util.tree_map(lambda a: a[:1], params)
     with pytest.raises(ValueError, match="^init_params:"):
-        train(model, ds, TrainConfig(), key=key, init_params=bad, progress=False)
+        train(prob, TrainConfig(), key=key, init_params=bad, progress=False)
     with pytest.raises(ValueError, match="^init_params:"):  # no seed axis
-        train_seeds(model, ds, TrainConfig(), keys=jax.random.split(key, 2), init_params=params,
-                    progress=False)
+        train_seeds(prob, TrainConfig(), keys=two, init_params=params, progress=False)
     with pytest.raises(ValueError, match="^vectorize:"):
-        train_seeds(model, ds, TrainConfig(), keys=jax.random.split(key, 2), vectorize=False,
+        train_seeds(prob, TrainConfig(), keys=two, vectorize=False,
                     devices=[jax.devices()[0]] * 2, progress=False)
     with pytest.raises(ValueError, match="^learning_rates:"):
-        train_seeds(model, ds, TrainConfig(), keys=jax.random.split(key, 2),
-                    learning_rates=[0.1, -0.1], progress=False)
+        train_seeds(prob, TrainConfig(), keys=two, learning_rates=[0.1, -0.1], progress=False)
     assert calls["apply"] == 0
 
 
@@ -156,13 +157,13 @@ OPTAX_REFERENCE = {
 }
 
 
-@pytest.mark.parametrize("name", train_mod.OPTIMIZERS)
+@pytest.mark.parametrize("name", optim.OPTIMIZERS)
 def test_optimizers_match_optax(name, key):
     config = TrainConfig(
         optimizer=name, learning_rate=0.05, momentum=0.8,
         weight_decay=0.01 if name == "adamw" else 0.0,
     )
-    ours, ref = make_optimizer(config), OPTAX_REFERENCE[name](0.05, config)
+    ours, ref = config.make_optimizer(), OPTAX_REFERENCE[name](0.05, config)
     params = {"w": jax.random.normal(key, (3, 4)), "b": jnp.arange(4.0)}
     p1, p2, s1, s2 = params, params, ours.init(params), ref.init(params)
     with jax.numpy_dtype_promotion("standard"):
@@ -178,7 +179,7 @@ def test_sgd_weight_decay_is_l2_gradient(key):
     """For sgd, decoupled weight decay equals the gradient of an L2 penalty."""
     params = {"w": jax.random.normal(key, (5,))}
     g = {"w": jnp.linspace(-1.0, 1.0, 5)}
-    opt = make_optimizer(TrainConfig(learning_rate=0.3, weight_decay=0.1))
+    opt = TrainConfig(learning_rate=0.3, weight_decay=0.1).make_optimizer()
     with jax.numpy_dtype_promotion("standard"):
         updates, _ = opt.update(g, opt.init(params), params)
     expected = -0.3 * (g["w"] + 0.1 * params["w"])
@@ -188,24 +189,22 @@ def test_sgd_weight_decay_is_l2_gradient(key):
 def test_schedules_match_optax_and_closed_forms():
     lr, total = 0.3, 50
     counts = jnp.arange(total + 1)
-    cosine = make_schedule(TrainConfig(learning_rate=lr, num_steps=total, schedule="cosine"))
+    cosine = TrainConfig(learning_rate=lr, num_steps=total, schedule="cosine").make_schedule()
     ref = optax.cosine_decay_schedule(lr, total)
     with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float scalars
         expected = ref(counts)
     np.testing.assert_allclose(cosine(counts), expected, rtol=1e-12, atol=1e-15)
-    step = make_schedule(
-        TrainConfig(learning_rate=lr, schedule="step", decay_every=7, decay_rate=0.5)
-    )
+    step = TrainConfig(learning_rate=lr, schedule="step", decay_every=7,
+                       decay_rate=0.5).make_schedule()
     ref = optax.exponential_decay(lr, transition_steps=7, decay_rate=0.5, staircase=True)
     with jax.numpy_dtype_promotion("standard"):
         expected = ref(counts)
     np.testing.assert_allclose(step(counts), expected, rtol=1e-14)
     np.testing.assert_allclose(
-        make_schedule(TrainConfig(learning_rate=lr))(counts), np.full(total + 1, lr), rtol=1e-15
+        TrainConfig(learning_rate=lr).make_schedule()(counts), np.full(total + 1, lr), rtol=1e-15
     )
-    warm = make_schedule(
-        TrainConfig(learning_rate=lr, num_steps=total, schedule="warmup_cosine", warmup_steps=10)
-    )
+    warm = TrainConfig(learning_rate=lr, num_steps=total, schedule="warmup_cosine",
+                       warmup_steps=10).make_schedule()
     c = np.arange(total + 1, dtype=np.float64)
     expected = np.where(
         c < 10, lr * (c + 1) / 10, lr * 0.5 * (1 + np.cos(np.pi * np.clip((c - 10) / 40, 0, 1)))
@@ -214,7 +213,7 @@ def test_schedules_match_optax_and_closed_forms():
     assert float(warm(9)) == pytest.approx(lr, rel=1e-15)  # warm-up ends at the peak
     assert float(warm(total)) == pytest.approx(0.0, abs=1e-15)  # cosine ends at zero
     # warm-up in front of a constant schedule
-    const_warm = make_schedule(TrainConfig(learning_rate=lr, num_steps=total, warmup_steps=4))
+    const_warm = TrainConfig(learning_rate=lr, num_steps=total, warmup_steps=4).make_schedule()
     np.testing.assert_allclose(const_warm(jnp.arange(6)), lr * np.array([1, 2, 3, 4, 4, 4]) / 4,
                                rtol=1e-15)
 
@@ -222,10 +221,10 @@ def test_schedules_match_optax_and_closed_forms():
 # ----------------------------------------------------------------------------- engine vs reference
 
 
-def reference_run(model, ds, config, key):
+def reference_run(model, ds, config, key, loss="cross_entropy"):
     """A plain Python loop over jitted single steps: what the chunked engine must reproduce."""
-    loss_fn = objectives.make_loss(model.apply, loss=config.loss, l2=config.l2)
-    opt = make_optimizer(config)
+    loss_fn = objectives.make_loss(model.apply, loss=loss, l2=config.l2)
+    opt = config.make_optimizer()
     init_key, data_key, dropout_key = jax.random.split(key, 3)
     params = model.init(init_key)
     state = opt.init(params)
@@ -256,7 +255,7 @@ def reference_run(model, ds, config, key):
 def test_engine_matches_reference_loop(problem, key):
     model, ds = problem
     config = CONFIG
-    result = train(model, ds, config, key=key, progress=False)
+    result = train(from_model(model, ds), config, key=key, progress=False)
     history, _, _ = reference_run(model, ds, config, key)
     assert isinstance(result, TrainResult) and isinstance(result.curves, Curves)
     np.testing.assert_array_equal(result.curves.step, [0, 10, 20, 23])
@@ -287,15 +286,16 @@ def test_engine_matches_reference_loop(problem, key):
 def test_same_seed_bit_identical_and_seeds_differ(problem, key):
     model, ds = problem
     config = CONFIG
-    a = train(model, ds, config, key=key, progress=False)
-    b = train(model, ds, config, key=key, progress=False)
+    a = train(from_model(model, ds), config, key=key, progress=False)
+    b = train(from_model(model, ds), config, key=key, progress=False)
     assert leaves_equal(a, b)  # bit for bit: params, curves, flags
-    c = train(model, ds, config, key=jax.random.fold_in(key, 1), progress=False)
+    c = train(from_model(model, ds), config, key=jax.random.fold_in(key, 1), progress=False)
     assert not np.array_equal(np.asarray(a.curves.train_loss), np.asarray(c.curves.train_loss))
     diff = ravel_pytree(a.params)[0] - ravel_pytree(c.params)[0]
     assert float(jnp.linalg.norm(diff)) > 0.1 * float(jnp.linalg.norm(ravel_pytree(a.params)[0]))
     # the same init but another data order and dropout still differ
-    d = train(model, ds, config, key=jax.random.fold_in(key, 1), init_params=a.init_params,
+    d = train(from_model(model, ds), config, key=jax.random.fold_in(key, 1),
+              init_params=a.init_params,
               progress=False)
     assert not leaves_equal(a.params, d.params)
 
@@ -306,11 +306,12 @@ def test_vmapped_seeds_equal_separate_runs(problem, key, vectorize):
     model, ds = problem
     config = CONFIG
     keys = jax.random.split(key, 3)
-    many = train_seeds(model, ds, config, keys=keys, vectorize=vectorize, progress=False)
+    many = train_seeds(from_model(model, ds), config, keys=keys, vectorize=vectorize,
+                       progress=False)
     assert many.curves.train_loss.shape == (3, 4) and many.curves.step.shape == (4,)
     assert many.diverged.shape == (3,) and many.trajectory.shape[:2] == (3, 4)
     for s in range(3):
-        one = train(model, ds, config, key=keys[s], progress=False)
+        one = train(from_model(model, ds), config, key=keys[s], progress=False)
         mine = jax.tree_util.tree_map(lambda a, s=s: a[s], many._replace(curves=many.curves[1:]))
         assert max_rel_diff(mine.params, one.params) < 1e-10  # vmap vs plain: rounding only
         assert max_rel_diff(mine.curves, one.curves[1:]) < 1e-10
@@ -326,15 +327,17 @@ def test_diverging_learning_rate_marks_only_that_seed(key):
     that blows up."""
     ds = data.teacher_student(num_samples=100, in_dim=3, seed=2).astype(np.float64)
     model = models.mlp(3, (5,), 1, activation="tanh")
-    config = TrainConfig(learning_rate=0.05, num_steps=40, eval_every=10, loss="mse",
+    config = TrainConfig(learning_rate=0.05, num_steps=40, eval_every=10,
                          divergence_factor=100.0, schedule="step", decay_every=15, decay_rate=0.5)
+    prob = from_model(model, ds, loss="mse")
     keys = jax.random.split(key, 3)
     rates = [0.05, 50.0, 0.05]
-    result = train_seeds(model, ds, config, keys=keys, learning_rates=rates, vectorize=True,
+    result = train_seeds(prob, config, keys=keys, learning_rates=rates, vectorize=True,
                          progress=False)
     np.testing.assert_array_equal(result.diverged, [False, True, False])
     # the blown-up seed: marked at the first step whose loss passes 100x the initial loss
-    history, losses, loss0 = reference_run(model, ds, config.replace(learning_rate=50.0), keys[1])
+    history, losses, loss0 = reference_run(model, ds, config.replace(learning_rate=50.0), keys[1],
+                                           "mse")
     first_bad = int(np.argmax(~np.isfinite(losses) | (losses > 100.0 * loss0)))
     assert losses[first_bad] > 100 * loss0 and np.all(losses[:first_bad] <= 100 * loss0)
     assert int(result.diverged_step[1]) == first_bad
@@ -347,12 +350,12 @@ def test_diverging_learning_rate_marks_only_that_seed(key):
     assert list(np.asarray(result.diverged_step)[[0, 2]]) == [-1, -1]
     # the other seeds went on exactly as if trained alone
     for s in (0, 2):
-        alone = train(model, ds, config, key=keys[s], progress=False)
+        alone = train(prob, config, key=keys[s], progress=False)
         mine = jax.tree_util.tree_map(lambda a, s=s: a[s], result.params)
         assert max_rel_diff(mine, alone.params) < 1e-10
         assert float(alone.curves.train_loss[-1]) < float(alone.curves.train_loss[0])
     # a full-batch run is the reference loop's result
-    history, _, _ = reference_run(model, ds, config, keys[0])
+    history, _, _ = reference_run(model, ds, config, keys[0], "mse")
     seed0 = jax.tree_util.tree_map(lambda a: a[0], result.params)
     assert max_rel_diff(seed0, history[-1]) < 1e-10
     assert np.all(np.isnan(np.asarray(result.curves.train_accuracy)))  # regression
@@ -365,13 +368,14 @@ def test_non_finite_loss_diverges_with_finite_params(key):
     finiteness alone (divergence_factor=inf) still catches it and keeps finite params."""
     ds = data.teacher_student(num_samples=60, in_dim=3, seed=3).astype(np.float64)
     model = models.mlp(3, (4,), 1, activation="identity")
-    config = TrainConfig(learning_rate=0.5, num_steps=60, eval_every=20, loss="mse",
+    config = TrainConfig(learning_rate=0.5, num_steps=60, eval_every=20,
                          divergence_factor=float("inf"))
+    prob = from_model(model, ds, loss="mse")
     keys = jax.random.split(key, 2)
     init = jax.vmap(model.init)(jax.random.split(jax.random.fold_in(key, 7), 2))
     scale = jnp.array([1.0, 30.0])
     init = jax.tree_util.tree_map(lambda a: a * scale.reshape((2,) + (1,) * (a.ndim - 1)), init)
-    result = train_seeds(model, ds, config, keys=keys, init_params=init, progress=False)
+    result = train_seeds(prob, config, keys=keys, init_params=init, progress=False)
     np.testing.assert_array_equal(result.diverged, [False, True])
     assert int(result.diverged_step[1]) > 0
     leaves = jax.tree_util.tree_leaves(result.params)
@@ -409,7 +413,7 @@ def test_every_optimizer_and_schedule_lowers_the_loss(optimizer, schedule, lr, t
         schedule=schedule, decay_every=20, warmup_steps=5 if schedule == "warmup_cosine" else 0,
         weight_decay=1e-3 if optimizer == "adamw" else 0.0,
     )
-    result = train(model, ds, config, key=key, progress=False)
+    result = train(from_model(model, ds), config, key=key, progress=False)
     loss = np.asarray(result.curves.train_loss)
     assert loss[-1] < 0.7 * loss[0], loss  # clear progress in 60 steps
     assert not bool(result.diverged)
@@ -423,15 +427,16 @@ def test_chunk_function_traces_once(key):
     model = models.mlp(2, (3,), 2)
     config = TrainConfig(num_steps=50, eval_every=10, batch_size=8)
     before = train_mod._TRACES["chunk"]
-    train(model, ds, config, key=key, progress=False)  # 5 chunks
+    train(from_model(model, ds), config, key=key, progress=False)  # 5 chunks
     assert train_mod._TRACES["chunk"] - before == 1
     # another seed, learning rate and init: the same compiled program
-    train(model, ds, config.replace(learning_rate=0.05), key=jax.random.fold_in(key, 1),
+    train(from_model(model, ds), config.replace(learning_rate=0.05), key=jax.random.fold_in(key, 1),
           init_params=model.init(key), progress=False)
     assert train_mod._TRACES["chunk"] - before == 1
     before = train_mod._TRACES["chunk"]
-    train_seeds(model, ds, config, keys=jax.random.split(key, 3), progress=False)
-    train_seeds(model, ds, config, keys=jax.random.split(key, 3), learning_rates=[0.1, 0.2, 0.3],
+    train_seeds(from_model(model, ds), config, keys=jax.random.split(key, 3), progress=False)
+    train_seeds(from_model(model, ds), config, keys=jax.random.split(key, 3), learning_rates=[0.1,
+                0.2, 0.3],
                 progress=False)
     assert train_mod._TRACES["chunk"] - before == 1
 
@@ -440,7 +445,8 @@ def test_progress_bar_and_no_validation_split(key, capsys):
     ds = data.xor(num_samples=60, seed=5).astype(np.float64)
     ds = ds.replace(x_val=ds.x_val[:0], y_val=ds.y_val[:0])
     model = models.mlp(2, (3,), 2)
-    result = train(model, ds, TrainConfig(num_steps=20, eval_every=10), key=key, progress=True)
+    result = train(from_model(model, ds), TrainConfig(num_steps=20, eval_every=10), key=key,
+                   progress=True)
     assert "chunk" in capsys.readouterr().err
     assert np.all(np.isnan(np.asarray(result.curves.val_loss)))
     assert np.all(np.isfinite(np.asarray(result.curves.train_loss)))

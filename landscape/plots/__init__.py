@@ -21,6 +21,7 @@ from landscape.plots.style import (
     figure_size,
     no_data,
     panel_letters,
+    problem_label,
     save,
     style,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "plot_slice_1d",
     "plot_surface_3d",
     "plot_trajectory",
+    "problem_label",
     "save",
     "style",
 ]

@@ -53,6 +53,7 @@ __all__ = [
     "figure_size",
     "no_data",
     "panel_letters",
+    "problem_label",
     "save",
     "style",
 ]
@@ -197,3 +198,10 @@ def panel_letters(axes, letters: str = "abcdefghijklmnop") -> None:
     for ax, letter in zip(axes, letters, strict=False):
         ax.text(-0.02, 1.02, f"({letter})", transform=ax.transAxes, fontweight="bold",
                 ha="right", va="bottom")
+
+
+def problem_label(info) -> str:
+    """"<problem> on <data set>" from a study's ``info`` (the data set once, when the
+    problem's name already says it, as the built-in problems' names do)."""
+    name, dataset = str(info.get("model", "")), str(info.get("dataset", ""))
+    return name if not dataset or dataset in name else f"{name} on {dataset}"

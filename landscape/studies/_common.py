@@ -66,6 +66,19 @@ class Profile(NamedTuple):
         return registry.builtin(**{**dict(self.problem), **overrides})
 
 
+def check_inputs(problem, config, config_cls: type, study: str) -> None:
+    """Raise, naming the argument, unless ``problem`` is a Problem and ``config`` a
+    ``config_cls`` (the first lines of every study's ``run``)."""
+    from landscape.problem import Problem
+
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem: expected a landscape.problem.Problem, got "
+                         f"{type(problem).__name__} (see landscape.registry.builtin)")
+    if not isinstance(config, config_cls):
+        raise ValueError(f"config: expected a {study}.{config_cls.__name__}, got "
+                         f"{type(config).__name__}")
+
+
 def progress_bar(iterable: Iterable, total: int | None, desc: str, enabled: bool):
     """A tqdm bar over ``iterable`` (none when ``enabled`` is false); it disappears when
     done (``leave=False``)."""
@@ -227,3 +240,73 @@ def read_run(run_dir: str | Path, config_cls: type, *, tables: Sequence[str],
         arrays.setdefault(group, {})[name] = value
     return (config, stored.get("problem"), stored.get("float_dtype"), read_tables, read_json,
             arrays)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def train_config(problem, **settings):
+    """A :class:`landscape.train.TrainConfig` of ``settings`` for ``problem`` (the loss
+    goes with the problem, not the config, where the training engine takes a Problem)."""
+    from landscape import train
+
+    fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
+    if "loss" in fields and "loss" not in settings:
+        if not isinstance(problem.loss, str):
+            raise ValueError(
+                "problem: a loss callable needs the training engine that takes a Problem "
+                "(landscape.train.train_seeds(problem, config, keys=...))"
+            )
+        settings["loss"] = problem.loss
+    return train.TrainConfig(**settings)
+
+
+def _engine_takes_problem() -> bool:
+    import inspect
+
+    from landscape import train
+
+    first = next(iter(inspect.signature(train.train_seeds).parameters))
+    return first == "problem"
+
+
+def as_model(problem):
+    """The :class:`landscape.models.Model` of a network without state: ``apply(params, x,
+    key=None)`` in training mode (dropout) when given a key, evaluation mode otherwise."""
+    from landscape import models
+
+    if problem.has_state:
+        raise ValueError(
+            f"problem: {problem.name!r} has model state, which this training engine cannot "
+            "thread through its steps"
+        )
+
+    def apply(params, x, *, key=None):
+        return problem.apply(params, None, x, train=key is not None, key=key)[0]
+
+    return models.Model(problem.init, apply, problem.name)
+
+
+def train_seeds(problem, config, *, keys, progress: bool = True, **kwargs):
+    """Train ``problem`` once per key with :func:`landscape.train.train_seeds`; returns
+    ``(TrainResult, state)`` where ``state`` is the final model state of every seed
+    (``None`` for a network without state)."""
+    from landscape import train
+
+    if _engine_takes_problem():
+        result = train.train_seeds(problem, config, keys=keys, progress=progress, **kwargs)
+        return result, getattr(result, "state", None)
+    result = train.train_seeds(as_model(problem), problem.data, config, keys=keys,
+                               progress=progress, **kwargs)
+    return result, None
+
+
+def train_one(problem, config, *, key, progress: bool = True):
+    """Train ``problem`` once with :func:`landscape.train.train`; returns ``(TrainResult,
+    state)`` (``state`` ``None`` for a network without state)."""
+    from landscape import train
+
+    if _engine_takes_problem():
+        result = train.train(problem, config, key=key, progress=progress)
+        return result, getattr(result, "state", None)
+    return train.train(as_model(problem), problem.data, config, key=key, progress=progress), None

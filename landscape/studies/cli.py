@@ -69,7 +69,7 @@ __all__ = ["build_parser", "config_overrides", "field_help", "main", "resolve_pr
 
 PROBLEM_HELP = (
     "the network and data: a built-in model name ({models}) on the profile's data set, "
-    "or package.module:function, a function returning a landscape.problem.Problem "
+    "or package.module:function, a function returning a landscape.problem.Problem"
     "; default the profile's built-in problem ({default})"
 )
 
@@ -77,9 +77,29 @@ PROBLEM_HELP = (
 # ----------------------------------------------------------------------------- field help
 
 
+_ROLE = re.compile(r":\w+:`~?([^`]*)`")
+
+
+def _plain(text: str) -> str:
+    """Docstring markup as plain text: roles (``:mod:`x```) and literals (````x````)."""
+    return _ROLE.sub(r"\1", text).replace("``", "")
+
+
+def field_choices(cls: type) -> dict[str, tuple[str, ...]]:
+    """Fields documented with a set of values (``name : {"a", "b"}``) and those values."""
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    out = {}
+    for match in re.finditer(r"^([\w, ]+) : \{([^}]*)\}\s*$", doc, re.M):
+        values = tuple(v.strip().strip("'\"") for v in match.group(2).split(","))
+        for name in match.group(1).split(","):
+            out[name.strip()] = values
+    return out
+
+
 def field_help(cls: type) -> dict[str, str]:
     """The description of each field in the ``Attributes`` section of ``cls``'s NumPy
-    docstring (first sentence); a line ``a, b : type`` describes several fields."""
+    docstring (first sentence, markup removed); a line ``a, b : type`` describes
+    several fields."""
     doc = inspect.cleandoc(cls.__doc__ or "")
     match = re.search(r"^Attributes\n-+\n(.*?)(?:\n\S[^\n]*\n-+\n|\Z)", doc, re.S | re.M)
     if not match:
@@ -94,7 +114,7 @@ def field_help(cls: type) -> dict[str, str]:
             first = re.split(r"(?<=[.!?])\s+(?=[A-Z(])", sentence, maxsplit=1)[0] if sentence \
                 else ""
             for name in names:
-                out[name] = first.rstrip(".")
+                out[name] = _plain(first).rstrip(".")
 
     for line in match.group(1).splitlines():
         if line and not line.startswith(" "):
@@ -131,7 +151,7 @@ def _show(value: Any) -> str:
 
 
 def _field_option(field: dataclasses.Field, hint: Any, profiles: Mapping[str, Any],
-                  doc: str) -> tuple[str, dict[str, Any]]:
+                  doc: str, type_owner: type) -> tuple[str, dict[str, Any]]:
     flag = "--" + field.name.replace("_", "-")
     values = {name: getattr(p.config, field.name) for name, p in profiles.items()}
     shown = {_show(v) for v in values.values()}
@@ -141,7 +161,7 @@ def _field_option(field: dataclasses.Field, hint: Any, profiles: Mapping[str, An
         default = "default " + ", ".join(f"{_show(v)} ({name})" for name, v in values.items())
     base, optional = optional_type(hint)
     kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": field.name}
-    choices = field.metadata.get("choices")
+    choices = field.metadata.get("choices") or field_choices(type_owner).get(field.name)
     origin = typing.get_origin(base)
     if base is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
@@ -202,7 +222,7 @@ def build_parser(study: str, config_cls: type, profiles: Mapping[str, Any], *,
     docs = field_help(config_cls)
     for field in dataclasses.fields(config_cls):
         flag, kwargs = _field_option(field, hints[field.name], profiles,
-                                     docs.get(field.name, ""))
+                                     docs.get(field.name, ""), config_cls)
         group.add_argument(flag, **kwargs)
     return parser
 

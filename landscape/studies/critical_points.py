@@ -64,6 +64,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from landscape import critical, data, models, objectives, train
+from landscape.problem import from_model
 
 __all__ = [
     "PROFILES",
@@ -324,9 +325,9 @@ def run(
     tcfg = train.TrainConfig(
         optimizer=config.optimizer, learning_rate=config.learning_rate,
         num_steps=config.num_steps, batch_size=config.batch_size, l2=config.l2,
-        loss=loss_name, eval_every=config.eval_every, record_params=True,
+        eval_every=config.eval_every, record_params=True,
     )
-    trained = train.train_seeds(model, dataset, tcfg,
+    trained = train.train_seeds(from_model(model, dataset, loss=loss_name), tcfg,
                                 keys=jax.random.split(k_train, config.num_seeds),
                                 progress=progress)
     steps = np.asarray(trained.curves.step)

@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import curvature, data, models, objectives, plots, results, surfaces, train
+from landscape.problem import from_model
 
 __all__ = [
     "PROFILES",
@@ -241,7 +242,8 @@ def run(config: LandscapeConfig, *, progress: bool = True,
     model = models.mlp(ds.in_dim, config.hidden, ds.out_dim, activation=config.activation)
     tc = config.train_config()
     start = time.perf_counter()
-    runs = train.train_seeds(model, ds, tc, keys=jax.random.split(key, 2), progress=progress)
+    runs = train.train_seeds(from_model(model, ds), tc, keys=jax.random.split(key, 2),
+                             progress=progress)
     runs = _block(runs)
     times["train_s"] = time.perf_counter() - start
     if bool(np.any(np.asarray(runs.diverged))):

@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import curvature, data, lanczos, models, objectives, results, train
+from landscape.problem import from_model
 
 __all__ = [
     "PROFILES",
@@ -238,7 +239,7 @@ def run(config: SpectrumConfig, run_dir: str | Path | None = None, *,
     tconfig = train.TrainConfig(optimizer="sgd", learning_rate=config.learning_rate,
                                 num_steps=config.num_steps, batch_size=None,
                                 eval_every=config.eval_every, record_params=True)
-    trained = train.train(model, ds, tconfig, key=k_train, progress=progress)
+    trained = train.train(from_model(model, ds), tconfig, key=k_train, progress=progress)
     loss = objectives.make_loss(model.apply)
     trajectory = jnp.asarray(trained.trajectory)
     batch = data.Batch(jnp.asarray(ds.x_train, trajectory.dtype), jnp.asarray(ds.y_train))

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import data, models, objectives, train
+from landscape.problem import from_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,10 +78,9 @@ def train_and_evaluate(
 ) -> Final:
     """Train ``num_seeds`` seeds at once and evaluate the final parameters on every split."""
     keys = jax.random.split(jax.random.key(seed), num_seeds)
-    result = train.train_seeds(
-        model, ds, config, keys=keys, init_params=init_params, progress=progress
-    )
-    metrics = _seed_metrics(model.apply, config.loss)
+    prob = from_model(model, ds)
+    result = train.train_seeds(prob, config, keys=keys, init_params=init_params, progress=progress)
+    metrics = _seed_metrics(model.apply, prob.loss)
     out = {}
     for split in ("train", "val", "test"):
         batch = getattr(ds, split)

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import data, models, objectives, train
+from landscape.problem import from_model
 
 __all__ = [
     "Family",
@@ -252,9 +253,10 @@ def train_family(
     lrs = None
     if learning_rates is not None:
         lrs = np.repeat(np.asarray(learning_rates, float), num_seeds)
-    result = train.train_seeds(fam.model, ds, config, keys=keys, learning_rates=lrs,
+    prob = from_model(fam.model, ds)
+    result = train.train_seeds(prob, config, keys=keys, learning_rates=lrs,
                                init_params=init_runs(fam, runs, keys=keys), progress=progress)
-    test = evaluate(fam.model, result.params, ds.test, loss=config.loss)
+    test = evaluate(fam.model, result.params, ds.test, loss=prob.loss)
     shape = (len(members), num_seeds)
 
     def last(curve):

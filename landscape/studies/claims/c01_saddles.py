@@ -33,6 +33,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from landscape import data, models, objectives, plots, train
+from landscape.problem import from_model
 from landscape.studies import critical_points
 from landscape.studies.claims import _common, _dimension, _large_endpoints, _rules
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
@@ -108,12 +109,13 @@ def _plateau(config: Config) -> dict[str, np.ndarray]:
                                config.plateau_out_dim)
     tcfg = train.TrainConfig(
         optimizer="sgd", learning_rate=config.plateau_learning_rate,
-        num_steps=config.plateau_num_steps, loss="mse", eval_every=config.plateau_eval_every,
+        num_steps=config.plateau_num_steps, eval_every=config.plateau_eval_every,
         record_params=True,
     )
     key = jax.random.key(config.seed)
     init = jax.tree_util.tree_map(lambda a: config.plateau_init_scale * a, model.init(key))
-    run = train.train(model, ds, tcfg, key=key, init_params=init, progress=False)
+    run = train.train(from_model(model, ds, loss="mse"), tcfg, key=key, init_params=init,
+                      progress=False)
     loss = objectives.make_loss(model.apply, loss="mse")
     unravel = ravel_pytree(init)[1]
     batch = data.Batch(jnp.asarray(ds.x_train), jnp.asarray(ds.y_train))

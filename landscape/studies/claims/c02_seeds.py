@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from landscape import plots
+from landscape import plots, registry
 from landscape.studies import seeds
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
@@ -36,7 +36,8 @@ RULE = (
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    study: seeds.SeedConfig = seeds.SeedConfig(
+    problem: dict = dataclasses.field(default_factory=lambda: dict(seeds.PROFILES["quick"].problem))
+    study: seeds.Config = seeds.Config(
         num_seeds=8,
         num_steps=1000,
         eval_every=50,
@@ -50,7 +51,8 @@ class Config:
 
 PROFILES = {
     "quick": Config(),
-    "full": Config(study=seeds.PROFILES["full"]),
+    "full": Config(problem=dict(seeds.PROFILES["full"].problem),
+                   study=seeds.PROFILES["full"].config),
 }
 
 
@@ -62,7 +64,7 @@ OTHER_TASKS = {
 
 
 def measure(config: Config, *, progress: bool = False) -> Measurement:
-    result = seeds.run(config.study, progress=progress)
+    result = seeds.run(registry.builtin(**config.problem), config.study, progress=progress)
     s = result.summary
     numbers = {
         "val_loss_cv": s["val_loss"]["cv"],
@@ -93,7 +95,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     }
     c = config.study
     settings = (
-        f"{result.info['model']} ({result.info['num_params']} parameters) on {c.dataset} "
+        f"{result.info['model']} ({result.info['num_params']} parameters) on "
+        f"{result.info['dataset']} "
         f"({result.info['num_train']} training examples); {c.optimizer} lr {c.learning_rate:g}, "
         f"batch {c.batch_size}, {c.num_steps} steps; {c.num_seeds} seeds, "
         f"{s['num_aligned_pairs']} aligned pairs, {s['num_interpolated_pairs']} interpolated lines"

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import data, models, objectives, plots, train
+from landscape.problem import from_model
 from landscape.studies.claims import _common, _starts
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
@@ -129,7 +130,7 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     final, curves, best_lr = {}, {}, {}
     for activation in ACTIVATIONS:
         model = _model(config, ds.in_dim, ds.out_dim, deepest, activation)
-        result = train.train_seeds(model, ds, config.training, keys=run_keys,
+        result = train.train_seeds(from_model(model, ds), config.training, keys=run_keys,
                                    init_params=_starts.stacked_init(model, run_keys),
                                    learning_rates=np.repeat(lrs, S), progress=progress)
         loss = np.asarray(result.curves.train_loss, dtype=float).reshape(num_lr, S, -1)

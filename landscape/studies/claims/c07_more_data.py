@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from landscape import models, plots, train
+from landscape.problem import from_model
 from landscape.studies.claims import _common, _family
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
@@ -74,8 +75,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     test_acc, test_loss, val_acc, train_acc, diverged = [], [], [], [], []
     for n in sizes:  # one compiled program: every training split has sizes[-1] examples
         ds_n = _family.repeat_train(ds, ds.x_train[:n], ds.y_train[:n], length=sizes[-1])
-        result = train.train_seeds(model, ds_n, config.training, keys=keys, init_params=init,
-                                   progress=progress)
+        result = train.train_seeds(from_model(model, ds_n), config.training, keys=keys,
+                                   init_params=init, progress=progress)
         test = _family.evaluate(model, result.params, ds.test)
         test_acc.append(test["accuracy"])
         test_loss.append(test["loss"])

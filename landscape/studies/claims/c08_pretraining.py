@@ -31,6 +31,7 @@ import jax
 import numpy as np
 
 from landscape import models, plots, train
+from landscape.problem import from_model
 from landscape.studies.claims import _common, _family
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
@@ -148,7 +149,7 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     init = jax.vmap(lambda k: model.init(jax.random.split(k, 3)[0]))(keys)
 
     def run(name, start):
-        result = train.train_seeds(model, sets[name], config.training, keys=keys,
+        result = train.train_seeds(from_model(model, sets[name]), config.training, keys=keys,
                                    init_params=start, progress=progress)
         return result, _family.evaluate(model, result.params, ds.test)["accuracy"]
 

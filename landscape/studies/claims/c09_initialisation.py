@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import models, plots, train
+from landscape.problem import from_model
 from landscape.studies.claims import _common, _starts
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
@@ -148,7 +149,7 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     init_params = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *starts)
     model = plain[inits[0]]  # every member has the same apply; only init differs
     run_keys = jnp.concatenate([seed_keys] * len(inits))
-    result = train.train_seeds(model, ds, config.training, keys=run_keys,
+    result = train.train_seeds(from_model(model, ds), config.training, keys=run_keys,
                                init_params=init_params, progress=progress)
     curves = result.curves
     val_acc = np.asarray(curves.val_accuracy, dtype=float)[:, -1].reshape(len(inits), S)

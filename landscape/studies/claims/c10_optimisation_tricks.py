@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import curvature, data, models, objectives, plots, train
+from landscape.problem import from_model
 from landscape.studies.claims import _common, _starts
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
@@ -107,7 +108,6 @@ class Config:
     sgd_rate_fractions: tuple[float, ...] = (0.5, 1.0, 1.9)  # times 1 / lambda_max
     adam_training: train.TrainConfig = train.TrainConfig(
         optimizer="adam", learning_rate=0.01, num_steps=1000, batch_size=32, eval_every=50,
-        loss="mse",
     )
     seed: int = 10
 
@@ -124,7 +124,7 @@ PROFILES = {
         adam_rates=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
         sgd_rate_fractions=(0.1, 0.25, 0.5, 1.0, 1.5, 1.9),
         adam_training=train.TrainConfig(optimizer="adam", learning_rate=0.01, num_steps=10000,
-                                        batch_size=32, eval_every=250, loss="mse"),
+                                        batch_size=32, eval_every=250),
     ),
 }
 
@@ -213,13 +213,13 @@ def _standardise(config: Config, raw: data.Dataset, key, progress):
     std = data.standardize(raw)
     model = models.mlp(raw.in_dim, (), raw.out_dim)
     gd = train.TrainConfig(optimizer="sgd", learning_rate=1.0, num_steps=config.gd_steps,
-                           eval_every=10, loss="mse")
+                           eval_every=10)
     S = config.num_seeds
     out = {}
     for name, ds in (("raw", raw), ("std", std)):
         eig = hessian_eigenvalues(model, ds, key=key)
         keys = jax.random.split(key, S)
-        result = train.train_seeds(model, ds, gd, keys=keys,
+        result = train.train_seeds(from_model(model, ds, loss="mse"), gd, keys=keys,
                                    init_params=_starts.stacked_init(model, keys),
                                    learning_rates=np.full(S, 1.0 / eig[-1]), progress=progress)
         loss = np.asarray(result.curves.train_loss, dtype=np.float64)
@@ -259,8 +259,9 @@ def _decay(config: Config, key, progress):
     final, curves, chosen = {}, {}, {}
     for schedule in ("constant", "cosine"):
         cfg = config.schedule_training.replace(schedule=schedule)
-        result = train.train_seeds(model, ds, cfg, keys=keys, learning_rates=np.repeat(rates, S),
-                                   init_params=starts, progress=progress)
+        result = train.train_seeds(from_model(model, ds), cfg, keys=keys,
+                                   learning_rates=np.repeat(rates, S), init_params=starts,
+                                   progress=progress)
         loss = np.asarray(result.curves.train_loss, dtype=float).reshape(L, S, -1)
         bad = np.asarray(result.diverged).reshape(L, S) | ~np.isfinite(loss[:, :, -1])
         best = best_rate(loss[:, :, -1], bad)
@@ -297,9 +298,10 @@ def _momentum(config: Config, key, progress):
     for optimizer in ("sgd", "momentum"):
         cfg = train.TrainConfig(optimizer=optimizer, learning_rate=1.0, momentum=config.momentum,
                                 num_steps=config.plateau_steps,
-                                eval_every=config.plateau_eval_every, loss="mse")
-        result = train.train_seeds(model, ds, cfg, keys=keys, learning_rates=np.repeat(rates, S),
-                                   init_params=starts, progress=progress)
+                                eval_every=config.plateau_eval_every)
+        result = train.train_seeds(from_model(model, ds, loss="mse"), cfg, keys=keys,
+                                   learning_rates=np.repeat(rates, S), init_params=starts,
+                                   progress=progress)
         loss = np.asarray(result.curves.train_loss, dtype=float)
         target = config.plateau_fraction * loss[:, 0]
         escape = first_step_below(loss, cfg.eval_steps, target).reshape(L, S)
@@ -335,7 +337,7 @@ def _adam(config: Config, raw: data.Dataset, lambda_max: float, key, progress):
         L = len(rates)
         cfg = config.adam_training.replace(optimizer=optimizer)
         keys = _grid_keys(key, num_rates=L, num_seeds=S)
-        result = train.train_seeds(model, raw, cfg, keys=keys,
+        result = train.train_seeds(from_model(model, raw, loss="mse"), cfg, keys=keys,
                                    init_params=_starts.stacked_init(model, keys),
                                    learning_rates=np.repeat(rates, S), progress=progress)
         loss = np.asarray(result.curves.train_loss, dtype=np.float64)

@@ -22,7 +22,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from landscape import plots
+from landscape import plots, registry
 from landscape.studies import batch_size
 from landscape.studies.claims import _growing, _rules
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
@@ -54,7 +54,9 @@ TIMING_KEYS = (
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    study: batch_size.BatchSizeConfig = batch_size.BatchSizeConfig(
+    problem: dict = dataclasses.field(
+        default_factory=lambda: dict(batch_size.PROFILES["quick"].problem))
+    study: batch_size.Config = batch_size.Config(
         num_seeds=2,
         min_batch_size=4,
         batch_factor=4,
@@ -78,7 +80,8 @@ class Config:
 
 PROFILES = {
     "quick": Config(),
-    "full": Config(study=batch_size.PROFILES["full"]),
+    "full": Config(problem=dict(batch_size.PROFILES["full"].problem),
+                   study=batch_size.PROFILES["full"].config),
 }
 
 
@@ -88,7 +91,7 @@ def _ratio(a: float, b: float) -> float:
 
 
 def measure(config: Config, *, progress: bool = False) -> Measurement:
-    result = batch_size.run(config.study, progress=progress)
+    result = batch_size.run(registry.builtin(**config.problem), config.study, progress=progress)
     s, b = result.summary, result.batch
     sizes = np.asarray(b["batch_size"], float)
     steps = np.asarray(b["steps"], float)
@@ -146,8 +149,9 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
             f"chosen at batch {config.growing_min_batch}, or the nearest size)"
             if g is not None else "")
     settings = (
-        f"{result.info.get('model', 'MLP')} on {c.dataset} ({result.info.get('num_train', '?')} "
-        f"training examples); {c.optimizer}, batch sizes {int(sizes[0])}..{int(sizes[-1])} "
+        f"{result.info.get('model', 'MLP')} on {result.info.get('dataset', '?')} "
+        f"({result.info.get('num_train', '?')} training examples); {c.optimizer}, batch sizes "
+        f"{int(sizes[0])}..{int(sizes[-1])} "
         f"(x{c.batch_factor}), best of {len(c.lr_factors)} learning rates per size, "
         f"{c.num_seeds} seeds; target {c.target_metric} <= {c.target:g}; step times on this "
         f"machine's {result.info.get('backend', 'cpu')}{grow}"

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from landscape import models, plots, train
+from landscape.problem import from_model
 from landscape.studies.claims import _common, _starts
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
@@ -93,7 +94,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     curves = {}
     init = _starts.stacked_init(base, keys)  # dropout does not change the parameters
     for name, (model, cfg) in runs.items():
-        result = train.train_seeds(model, ds, cfg, keys=keys, init_params=init, progress=progress)
+        result = train.train_seeds(from_model(model, ds), cfg, keys=keys, init_params=init,
+                                    progress=progress)
         curves[name] = (np.asarray(result.curves.train_loss, dtype=float),
                         np.asarray(result.curves.val_loss, dtype=float),
                         np.asarray(result.curves.val_accuracy, dtype=float))

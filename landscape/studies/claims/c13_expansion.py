@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import curvature, data, lanczos, objectives, plots, surfaces, train
+from landscape.problem import from_model
 from landscape.studies.claims import _common, _family
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
@@ -148,7 +149,7 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     shapes = jax.eval_shape(fam.model.init, keys[0])
     size = sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(shapes))
     curvature.check_memory(2 * M * S * cfg.num_evals, size, jnp.result_type(float))
-    result = train.train_seeds(fam.model, ds, cfg, keys=keys,
+    result = train.train_seeds(from_model(fam.model, ds), cfg, keys=keys,
                                init_params=_family.init_runs(fam, runs, keys=keys),
                                progress=progress)
     curves = np.asarray(result.curves.train_loss, dtype=float)  # (R, E)

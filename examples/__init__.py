@@ -1,0 +1,1 @@
+"""Runnable examples: a user's own Flax or Equinox model in landscape's studies."""
