@@ -29,7 +29,8 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from landscape import data, models, train
+from landscape import train
+from landscape.problem import Problem
 from landscape.studies import batch_size
 
 SCHEDULES = ("small", "large", "growing")
@@ -65,7 +66,7 @@ def phase_batches(schedule: str, min_batch: int, doublings: int) -> tuple[int, .
 
 
 def run(
-    model: models.Model, ds: data.Dataset, *, min_batch: int, doublings: int,
+    problem: Problem, *, min_batch: int, doublings: int,
     phase_examples: int, learning_rate: float, target: float, key: jax.Array, num_seeds: int,
     evals_per_phase: int = 8, progress: bool = False,
 ) -> GrowingResult:
@@ -79,9 +80,8 @@ def run(
     if phase_examples % (largest * evals_per_phase):
         raise ValueError(f"phase_examples: must be a multiple of {largest * evals_per_phase} "
                          f"(largest batch x evaluations per phase), got {phase_examples}")
-    loss = "cross_entropy" if ds.task == "classification" else "mse"
     seed_keys = jax.random.split(key, num_seeds)
-    start = jax.vmap(lambda k: model.init(jax.random.split(k, 3)[0]))(seed_keys)
+    start = jax.vmap(lambda k: problem.init(jax.random.split(k, 3)[0]))(seed_keys)
     out = GrowingResult({}, {}, {}, {}, {})
     for schedule in SCHEDULES:
         params, seen, xs, losses = start, 0, [], []
@@ -90,9 +90,9 @@ def run(
             steps = phase_examples // b
             config = train.TrainConfig(optimizer="sgd", learning_rate=learning_rate,
                                        num_steps=steps, batch_size=b,
-                                       eval_every=steps // evals_per_phase, loss=loss)
+                                       eval_every=steps // evals_per_phase)
             keys = jax.vmap(lambda k, p=phase: jax.random.fold_in(k, p))(seed_keys)
-            result = train.train_seeds(model, ds, config, keys=keys, init_params=params,
+            result = train.train_seeds(problem, config, keys=keys, init_params=params,
                                        progress=progress)
             params = result.params
             c = result.curves

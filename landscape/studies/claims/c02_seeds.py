@@ -58,7 +58,8 @@ PROFILES = {
 
 # The second task: scikit-learn's digits (real 8x8 images), the same seeds and training.
 OTHER_TASKS = {
-    "digits": {profile: Config(study=config.study.replace(dataset="digits", num_samples=None))
+    "digits": {profile: dataclasses.replace(config, problem={**config.problem,
+                                                             "dataset": "digits"})
                for profile, config in PROFILES.items()},
 }
 

@@ -126,9 +126,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         "gd_step_time": np.asarray(result.sizes["gd_step_time"], float),
     }
     lr = _growing_learning_rate(config, sizes, np.asarray(b["learning_rate"], float))
-    ds = batch_size.make_dataset(config.study)
     g = _growing.run(
-        batch_size.make_model(config.study, ds), ds,
+        registry.builtin(**config.problem),
         min_batch=config.growing_min_batch, doublings=config.growing_doublings,
         phase_examples=config.growing_phase_examples, learning_rate=lr,
         target=config.study.target, key=jax.random.key(config.growing_seed),
@@ -164,7 +163,8 @@ def _growing_learning_rate(config: Config, sizes: np.ndarray, rates: np.ndarray)
     schedule's first batch (log scale), or the study's rule when none is there."""
     ok = np.isfinite(rates) & (rates > 0)
     if not ok.any():
-        return batch_size.learning_rates(config.study, config.growing_min_batch)[0]
+        return float(config.study.base_lr
+                     * np.sqrt(config.growing_min_batch / config.study.base_batch))
     distance = np.abs(np.log(sizes[ok]) - np.log(config.growing_min_batch))
     return float(rates[ok][int(np.argmin(distance))])
 

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import models, plots, train
+from landscape.problem import from_model
 from landscape.studies.claims import _common, _rules
 from landscape.studies.faq import Measurement, Verdict
 
@@ -131,7 +132,8 @@ def _one_source_at_a_time(model, ds, config: Config, *, progress: bool) -> dict[
     # init only and dropout only: one program, same key for every run
     starts = ([salted_params(n, 0) for n in nets]
               + [salted_params(fixed_net, s) for s in range(runs)])
-    result = train.train_seeds(salted, ds, config.training, keys=jnp.stack([base] * 2 * runs),
+    result = train.train_seeds(from_model(salted, ds), config.training,
+                               keys=jnp.stack([base] * 2 * runs),
                                init_params=stack(starts), progress=progress)
     pred = np.asarray(predict(result.params, x_test))
     out["init only"], out["dropout only"] = pred[:runs], pred[runs:]
@@ -141,7 +143,7 @@ def _one_source_at_a_time(model, ds, config: Config, *, progress: bool) -> dict[
     for _ in range(runs):
         perm = rng.permutation(ds.num_train)
         shuffled = ds.replace(x_train=ds.x_train[perm], y_train=ds.y_train[perm])
-        r = train.train_seeds(salted, shuffled, config.training, keys=same_keys[:1],
+        r = train.train_seeds(from_model(salted, shuffled), config.training, keys=same_keys[:1],
                               init_params=stack([salted_params(fixed_net, 0)]), progress=False)
         order.append(np.asarray(predict(r.params, x_test))[0])
     out["data order only"] = np.stack(order)
