@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape import models, plots, train
-from landscape.problem import from_model
+from landscape.problem import from_functions
 from landscape.studies.claims import _common, _rules
 from landscape.studies.faq import Measurement, Verdict
 
@@ -110,6 +110,11 @@ def _salted(model: models.Model) -> models.Model:
     return models.Model(init, apply, f"{model.name} (salted dropout)")
 
 
+def _problem(model: models.Model, ds):
+    """The salted model as a Problem (no layout: its parameters are not a list of layers)."""
+    return from_functions(model.init, model.apply, ds, name=model.name)
+
+
 def _one_source_at_a_time(model, ds, config: Config, *, progress: bool) -> dict[str, np.ndarray]:
     """Test predictions of ``config.source_runs`` runs per source of randomness."""
     runs = config.source_runs
@@ -132,7 +137,7 @@ def _one_source_at_a_time(model, ds, config: Config, *, progress: bool) -> dict[
     # init only and dropout only: one program, same key for every run
     starts = ([salted_params(n, 0) for n in nets]
               + [salted_params(fixed_net, s) for s in range(runs)])
-    result = train.train_seeds(from_model(salted, ds), config.training,
+    result = train.train_seeds(_problem(salted, ds), config.training,
                                keys=jnp.stack([base] * 2 * runs),
                                init_params=stack(starts), progress=progress)
     pred = np.asarray(predict(result.params, x_test))
@@ -143,7 +148,7 @@ def _one_source_at_a_time(model, ds, config: Config, *, progress: bool) -> dict[
     for _ in range(runs):
         perm = rng.permutation(ds.num_train)
         shuffled = ds.replace(x_train=ds.x_train[perm], y_train=ds.y_train[perm])
-        r = train.train_seeds(from_model(salted, shuffled), config.training, keys=same_keys[:1],
+        r = train.train_seeds(_problem(salted, shuffled), config.training, keys=same_keys[:1],
                               init_params=stack([salted_params(fixed_net, 0)]), progress=False)
         order.append(np.asarray(predict(r.params, x_test))[0])
     out["data order only"] = np.stack(order)
