@@ -1,4 +1,4 @@
-"""Check the training folklore of FAQ_CLAIMS.md by experiment; write figures/faq/REPORT.md.
+"""Check the training folklore of docs/claims.md by experiment; write figures/faq/REPORT.md.
 
 The same as the ``landscape-faq`` command:
 

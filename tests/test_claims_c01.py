@@ -4,8 +4,9 @@ import dataclasses
 
 import numpy as np
 
+from landscape import train
 from landscape.studies import critical_points, faq
-from landscape.studies.claims import c01_saddles
+from landscape.studies.claims import _common, _large_endpoints, c01_saddles
 
 GOOD = {
     "spearman_rho": 0.9, "spearman_p": 1e-4, "num_distinct": 12.0, "num_distinct_minima": 1.0,
@@ -25,7 +26,8 @@ def test_verdict_not_supported():
     assert c01_saddles.verdict({**GOOD, "num_bad_endpoints": 2.0}).label == faq.NOT_SUPPORTED
     assert c01_saddles.verdict({**GOOD, "spearman_rho": -0.1}).label == faq.NOT_SUPPORTED
     reason = c01_saddles.verdict({**GOOD, "num_bad_minima": 1.0}).reason
-    assert "1 minima" in reason and "0.02" in reason
+    assert "1 minimum and" in reason and "0.02" in reason
+    assert "(1 minimum, 11 saddles)" in c01_saddles.verdict(GOOD).reason
 
 
 def test_verdict_inconclusive():
@@ -58,6 +60,18 @@ TINY = c01_saddles.Config(
                           data_options=dict(in_dim=3, teacher_hidden=(3,), noise=0.0, seed=0)),
     plateau_in_dim=3, plateau_hidden=3, plateau_out_dim=2, plateau_num_train=32,
     plateau_num_steps=100,
+    dimension=critical_points.CriticalPointsConfig(
+        num_train=32, in_dim=3, teacher_hidden=(3,), num_seeds=1, num_steps=60,
+        eval_every=10, num_trajectory_points=2, num_random=1, max_iters=10, minres_iters=20,
+        stall_iters=10, chunk_size=8,
+    ),
+    dimension_widths=(1, 4),
+    large=_large_endpoints.LargeConfig(
+        task=_common.Task(num_samples=300), hidden=(6,), num_seeds=2,
+        training=train.TrainConfig(optimizer="adam", learning_rate=1e-2, num_steps=20,
+                                   batch_size=32, eval_every=10),
+        num_examples=64, num_iters=12, num_probes=2,
+    ),
 )
 
 
@@ -73,6 +87,27 @@ def test_end_to_end_tiny(tmp_path, monkeypatch):
     assert numbers["plateau_max_lambda_min"] < 0  # started next to the origin: a saddle
     assert rows[0].verdict.label in (faq.SUPPORTED, faq.NOT_SUPPORTED, faq.INCONCLUSIVE)
     assert (tmp_path / "fig" / "C1.png").stat().st_size > 1000
+    # across dimension: 3-w-1 students with biases have 5 w + 1 parameters
+    assert numbers["dim_num_params_w1"] == 6.0 and numbers["dim_num_params_w4"] == 21.0
+    assert "Across dimension" in rows[0].verdict.reason
+    # the endpoints at scale (here 40-6-10: 316 parameters) went through the Lanczos path
+    assert numbers["large_num_params"] == 316.0 and numbers["large_num_endpoints"] == 2.0
+    assert 0.0 <= max(numbers["large_index_low"], 0.0) <= numbers["large_index_high"] <= 1.0
+    assert "not critical points" in rows[0].verdict.reason or (
+        numbers["large_critical_by_gradient"] > 0)
+
+
+def test_verdict_joins_the_dimension_part():
+    good_dim = {"dim_num_params_w2": 25.0, "dim_num_params_w80": 961.0,
+                "dim_minima_fraction_w2": 0.5, "dim_minima_fraction_w80": 0.1,
+                "dim_worst_excess_w2": 0.3, "dim_worst_excess_w80": 0.0,
+                "dim_num_distinct_w2": 4.0, "dim_num_distinct_w80": 10.0}
+    assert c01_saddles.verdict({**GOOD, **good_dim}).label == faq.SUPPORTED
+    bad_dim = {**good_dim, "dim_minima_fraction_w80": 0.9}
+    assert c01_saddles.verdict({**GOOD, **bad_dim}).label == faq.NOT_SUPPORTED
+    worse = {**good_dim, "dim_minima_fraction_w80": 0.5, "dim_minima_fraction_w2": 0.1}
+    assert c01_saddles.verdict({**GOOD, **worse}).label == faq.INCONCLUSIVE
+    assert c01_saddles.dimension_part(GOOD) is None  # not measured: the base rule alone
 
 
 def test_profiles_construct():

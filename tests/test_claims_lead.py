@@ -13,6 +13,7 @@ C2_BASE = {
     "val_loss_cv": 0.03,
     "train_loss_cv": 0.2,
     "train_loss_mean": 0.05,
+    "val_loss_mean": 1.6,
     "aligned_distance": 1.0,
     "distance": 1.4,
     "init_distance": 1.41,
@@ -30,7 +31,10 @@ C2_BASE = {
     ],
 )
 def test_c2_verdict(changes, label):
-    assert c02_seeds.verdict({**C2_BASE, **changes}).label == label
+    v = c02_seeds.verdict({**C2_BASE, **changes})
+    assert v.label == label
+    if np.isfinite(changes.get("val_loss_cv", 0.0)):
+        assert "reads the validation loss" in v.reason  # why not the training loss's CV
 
 
 def test_c2_end_to_end(tmp_path, monkeypatch):
@@ -67,6 +71,9 @@ C11_BASE = {
     "sgd_step_time_slope_vs_data": 0.01,
     "gd_step_time_slope_vs_data": 1.0,
     "examples_largest_over_min": 20.0,
+    "growing_steps_small": 800.0, "growing_steps_large": 100.0, "growing_steps_growing": 300.0,
+    "growing_examples_small": 12800.0, "growing_examples_large": 25600.0,
+    "growing_examples_growing": 14000.0,
 }
 
 
@@ -78,10 +85,25 @@ C11_BASE = {
         ({"steps_ratio_small_to_large": 1.2, "examples_largest_over_min": 1.1}, faq.NOT_SUPPORTED),
         ({"gd_step_time_slope_vs_data": 0.1, "step_time_slope_vs_batch": 0.0}, faq.NOT_SUPPORTED),
         ({"examples_largest_over_min": float("nan")}, faq.INCONCLUSIVE),
+        ({"growing_steps_growing": 900.0}, faq.INCONCLUSIVE),  # growing fails alone
+        ({"growing_steps_growing": 900.0, "steps_ratio_small_to_large": 1.2}, faq.NOT_SUPPORTED),
+        ({"growing_examples_growing": 19200.0}, faq.INCONCLUSIVE),  # growing undecided
     ],
 )
 def test_c11_verdict(changes, label):
-    assert c11_batch_size.verdict({**C11_BASE, **changes}).label == label
+    v = c11_batch_size.verdict({**C11_BASE, **changes})
+    assert v.label == label
+    assert "0.7" not in v.reason  # wall-clock values stay out of the report
+
+
+def test_c11_growing_steps_from_examples():
+    from landscape.studies.claims import _growing
+
+    assert _growing.phase_batches("small", 4, 2) == (4, 4, 4)
+    steps = _growing._steps_from_examples(np.array([48.0, np.nan]), (4, 8, 16), 32)
+    np.testing.assert_allclose(steps, [8.0 + 2.0, np.nan])  # 32 at batch 4, 16 at batch 8
+    with pytest.raises(ValueError, match="schedule"):
+        _growing.phase_batches("huge", 4, 2)
 
 
 def test_c11_end_to_end(tmp_path, monkeypatch):
@@ -105,12 +127,19 @@ def test_c11_end_to_end(tmp_path, monkeypatch):
             noise_samples=16,
             two_batch_sizes=(4, 16),
             two_batch_count=4,
-        )
+        ),
+        growing_min_batch=4,
+        growing_doublings=1,
+        growing_phase_examples=32,
+        growing_evals=2,
     )
     monkeypatch.setitem(c11_batch_size.PROFILES, "quick", tiny)
     row = faq.run(
         ["C11"], profile="quick", run_dir=tmp_path / "r", figure_dir=tmp_path / "f", progress=False
     )[0]
     assert row.verdict.label in (faq.SUPPORTED, faq.NOT_SUPPORTED, faq.INCONCLUSIVE)
-    assert np.isfinite(row.numbers["gd_step_time_slope_vs_data"])
-    assert (tmp_path / "f" / "C11.png").exists()
+    assert np.isfinite(row.timings["gd_step_time_slope_vs_data"])
+    assert "gd_step_time_slope_vs_data" not in row.numbers
+    assert row.numbers["growing_examples_growing"] > 0 or np.isnan(
+        row.numbers["growing_examples_growing"])
+    assert (tmp_path / "f" / "C11.png").exists() and (tmp_path / "f" / "C11-timing.png").exists()

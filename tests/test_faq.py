@@ -30,18 +30,33 @@ def test_every_claim_module_has_the_shape(monkeypatch):
 
 
 def test_c14_verdict_both_ways():
-    same = {"same_seed_max_param_diff": 0.0, "seed_cv_val_loss": 0.02}
-    assert c14_determinism.verdict(same).label == faq.NOT_SUPPORTED
-    differ = {"same_seed_max_param_diff": 1e-6, "seed_cv_val_loss": 0.02}
-    assert c14_determinism.verdict(differ).label == faq.SUPPORTED
-    broken = {"same_seed_max_param_diff": float("nan"), "seed_cv_val_loss": 0.02}
+    base = {"same_seed_max_param_diff": 0.0, "seed_cv_val_loss": 0.02,
+            "test_disagreement": 0.03, "test_accuracy_gap": 0.02}
+    assert c14_determinism.verdict(base).label == faq.NOT_SUPPORTED
+    spread = {**base, "test_disagreement": 0.3, "disagreement_init_only": 0.25}
+    v = c14_determinism.verdict(spread)
+    assert v.label == faq.SUPPORTED and "init only 25.0%" in v.reason and "CV of" in v.reason
+    assert c14_determinism.verdict({**base, "same_seed_max_param_diff": 1e-6}).label == (
+        faq.SUPPORTED)
+    broken = {**base, "same_seed_max_param_diff": float("nan")}
     assert c14_determinism.verdict(broken).label == faq.INCONCLUSIVE
+
+
+def test_c14_pairwise_disagreement():
+    preds = np.array([[0, 1, 2, 3], [0, 1, 2, 0], [1, 1, 2, 3]])
+    labels = np.array([0, 1, 2, 3])
+    disagree, gap = c14_determinism.pairwise(preds, labels)
+    assert disagree == pytest.approx((1 / 4 + 1 / 4 + 2 / 4) / 3)
+    assert gap == pytest.approx((1 / 4 + 1 / 4 + 0) / 3)
+    with pytest.raises(ValueError, match="predictions"):
+        c14_determinism.pairwise(preds[:1], labels)
 
 
 TINY_C14 = c14_determinism.Config(
     task=_common.Task(num_samples=300),
     hidden=(8,),
     num_seeds=2,
+    source_runs=2,
     training=train.TrainConfig(
         optimizer="adam", learning_rate=1e-2, num_steps=20, batch_size=16, eval_every=10
     ),
@@ -50,6 +65,7 @@ TINY_C14 = c14_determinism.Config(
 
 def test_c14_end_to_end_and_resume(tmp_path, monkeypatch):
     monkeypatch.setitem(c14_determinism.PROFILES, "quick", TINY_C14)
+    monkeypatch.setattr(c14_determinism, "OTHER_TASKS", {})
     rows = faq.run(
         ["C14"],
         profile="quick",
@@ -57,10 +73,18 @@ def test_c14_end_to_end_and_resume(tmp_path, monkeypatch):
         figure_dir=tmp_path / "fig",
         progress=False,
     )
-    assert rows[0].verdict.label == faq.NOT_SUPPORTED  # explicit keys: bit-identical reruns
-    assert rows[0].numbers["same_seed_max_param_diff"] == 0.0
+    assert [r.task for r in rows] == ["mnist1d"]  # the second task is switched off here
+    assert rows[0].numbers["same_seed_max_param_diff"] == 0.0  # explicit keys: bit-identical
+    n = rows[0].numbers
+    assert 0.0 <= n["test_accuracy_gap"] <= n["test_disagreement"] <= 1.0
+    for source in ("init", "data_order", "dropout"):
+        assert 0.0 <= n[f"disagreement_{source}_only"] <= 1.0
+    # with every other source fixed, init only still moves the predictions at this size
+    assert n["disagreement_init_only"] > 0.0
     report = (tmp_path / "fig" / "REPORT.md").read_text()
-    assert "## C14" in report and "C14.png" in report and "not supported" in report
+    assert "## C14" in report and "C14.png" in report and rows[0].verdict.label in report
+    assert "| time |" not in report and " s |" not in report  # run times live in TIMINGS.md
+    assert "C14 | mnist1d" in (tmp_path / "fig" / "TIMINGS.md").read_text()
     assert (tmp_path / "fig" / "C14.png").stat().st_size > 1000
 
     # a second run loads the stored measurement instead of training again
@@ -116,10 +140,11 @@ def test_coefficient_of_variation():
 
 def test_command_line_exits_zero_and_rejects_unknown_claims(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(c14_determinism.PROFILES, "quick", TINY_C14)
+    monkeypatch.setattr(c14_determinism, "OTHER_TASKS", {})
     status = faq.main(["--claims", "C14", "--run-dir", str(tmp_path / "r"), "--out",
                        str(tmp_path / "f"), "--quiet"])
     assert status == 0
-    assert "C14  not supported" in capsys.readouterr().out
+    assert "C14  " in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:
         faq.main(["--claims", "C99"])
     assert exit_info.value.code == 2
@@ -132,3 +157,20 @@ def test_command_line_exits_zero_and_rejects_unknown_claims(tmp_path, monkeypatc
 )
 def test_format_number(value, text):
     assert faq._format_number(value) == text
+
+
+def test_report_shows_both_tasks_and_the_combined_verdict(tmp_path):
+    row = faq.ClaimResult("C5", "title", "rule", "settings", {"x": 1.0},
+                          faq.Verdict(faq.SUPPORTED, "because"), "C5.png", 12.0, "mnist1d",
+                          {"wall": 0.5})
+    other = row._replace(verdict=faq.Verdict(faq.NOT_SUPPORTED, "no"), figure="C5-digits.png",
+                         task="digits", timings={})
+    merged = faq._merge_previous([row, other], tmp_path)
+    assert [(r.id, r.task) for r in merged] == [("C5", "mnist1d"), ("C5", "digits")]
+    assert merged[0].seconds == 12.0 and merged[0].timings == {"wall": 0.5}
+    assert "12" not in (tmp_path / "claims.json").read_text()  # times are kept apart
+    text = faq.write_report(merged, tmp_path / "REPORT.md", profile="quick").read_text()
+    assert "### C5 on digits" in text and "| | | *combined* | **depends on the task** | |" in text
+    assert "**0 supported, 0 not supported, 0 inconclusive, 1 depending on the task** of 1" in text
+    timings = faq.write_timings(merged, tmp_path / "TIMINGS.md", profile="quick").read_text()
+    assert "| C5 | mnist1d | 12 s | wall = 0.5 |" in timings

@@ -1,6 +1,6 @@
 """The folklore check: one experiment per claim, a numeric verdict, one report.
 
-Each claim of ``FAQ_CLAIMS.md`` is a module in :mod:`landscape.studies.claims`
+Each claim of ``docs/claims.md`` is a module in :mod:`landscape.studies.claims`
 that defines
 
 - ``ID``, ``TITLE`` (the claim in our words) and ``RULE`` (the verdict rule,
@@ -8,7 +8,19 @@ that defines
 - ``Config``, a frozen dataclass, and ``PROFILES = {"quick": ..., "full": ...}``;
 - ``measure(config, *, progress) -> Measurement`` (numbers, arrays, settings);
 - ``verdict(numbers) -> Verdict``, a pure function of the measured numbers;
-- ``plot(measurement) -> matplotlib Figure``.
+- ``plot(measurement) -> matplotlib Figure``;
+
+and may define
+
+- ``TASK``, the name of the task ``PROFILES`` measure on (default ``"mnist1d"``), and
+  ``OTHER_TASKS = {task: {"quick": Config, "full": Config}}``: the same experiment on
+  further tasks, each judged by the same rule; :func:`combine_tasks` joins the verdicts;
+- ``TIMING_KEYS``, the numbers that are wall-clock times (they change from run to run
+  and with the machine's load), and ``plot_timing(measurement)``, a figure of them.
+
+Run times and timing numbers go to ``TIMINGS.md`` beside the report, a file that is
+not meant to be committed; ``REPORT.md``, ``claims.json`` and the other figures depend
+only on the measured numbers, so rerunning an unchanged report rewrites them unchanged.
 
 :func:`run` measures the requested claims (a claim already measured with the same
 config in the run directory is loaded, not recomputed, so an interrupted report
@@ -36,6 +48,7 @@ __all__ = [
     "ClaimResult",
     "Measurement",
     "Verdict",
+    "combine_tasks",
     "load_claim",
     "main",
     "run",
@@ -90,14 +103,68 @@ class Measurement(NamedTuple):
 
 
 class ClaimResult(NamedTuple):
+    """One claim measured on one task."""
+
     id: str
     title: str
     rule: str
     settings: str
-    numbers: dict[str, float]
+    numbers: dict[str, float]  # without the timing numbers
     verdict: Verdict
     figure: str  # file name of the PNG, relative to the report
     seconds: float
+    task: str = "mnist1d"
+    timings: dict[str, float] = {}  # noqa: RUF012 (a NamedTuple default, never mutated)
+
+
+BOTH_SUPPORTED, BOTH_NOT_SUPPORTED, DEPENDS = (
+    "supported on both", "not supported on both", "depends on the task"
+)
+
+
+def combine_tasks(labels: Sequence[str]) -> str:
+    """The verdict of one claim over several tasks, from the verdict on each.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        One label per task: "supported", "not supported" or "inconclusive".
+
+    Returns
+    -------
+    str
+        The single label for one task; for several, "supported on both" (on every
+        task), "not supported on both", "depends on the task" (supported on one,
+        not supported on another), or "inconclusive" (some task inconclusive and
+        no two tasks disagree).
+
+    Examples
+    --------
+    >>> combine_tasks(["supported", "supported"])
+    'supported on both'
+    >>> combine_tasks(["supported", "not supported"])
+    'depends on the task'
+    >>> combine_tasks(["supported", "inconclusive"])
+    'inconclusive'
+    """
+    labels = list(labels)
+    allowed = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
+    if not labels or any(label not in allowed for label in labels):
+        raise ValueError(f"labels: need one or more of {allowed}, got {labels}")
+    if len(labels) == 1:
+        return labels[0]
+    if SUPPORTED in labels and NOT_SUPPORTED in labels:
+        return DEPENDS
+    if all(label == SUPPORTED for label in labels):
+        return BOTH_SUPPORTED
+    if all(label == NOT_SUPPORTED for label in labels):
+        return BOTH_NOT_SUPPORTED
+    return INCONCLUSIVE
+
+
+def _summary_class(label: str) -> str:
+    """Which count of the summary a (combined) label goes to."""
+    return {BOTH_SUPPORTED: SUPPORTED, BOTH_NOT_SUPPORTED: NOT_SUPPORTED}.get(label, label)
 
 
 def load_claim(claim_id: str):
@@ -139,10 +206,21 @@ def _load_stored(claim_dir: Path, config_dict: dict) -> tuple[Measurement, float
     return Measurement(stored["numbers"], arrays, stored["settings"]), stored["seconds"]
 
 
-def _measure_one(module, config, run_dir: Path, figure_dir: Path, *, progress: bool) -> ClaimResult:
+def _task_configs(module, profile: str) -> list[tuple[str, object]]:
+    """``(task, config)`` for every task the claim is measured on, its own task first."""
+    tasks = [(getattr(module, "TASK", "mnist1d"), module.PROFILES[profile])]
+    for task, profiles in getattr(module, "OTHER_TASKS", {}).items():
+        tasks.append((task, profiles[profile]))
+    return tasks
+
+
+def _measure_one(
+    module, config, run_dir: Path, figure_dir: Path, *, task: str, first: bool, progress: bool
+) -> ClaimResult:
     from landscape import plots
 
-    claim_dir = run_dir / module.ID
+    name = module.ID if first else f"{module.ID}-{task}"
+    claim_dir = run_dir / name
     config_dict = results.to_jsonable(config)
     stored = _load_stored(claim_dir, config_dict)
     if stored is None:
@@ -163,16 +241,22 @@ def _measure_one(module, config, run_dir: Path, figure_dir: Path, *, progress: b
     else:
         measurement, seconds = stored
     verdict = module.verdict(measurement.numbers)
-    plots.save(module.plot(measurement), module.ID, out_dir=figure_dir)
+    plots.save(module.plot(measurement), name, out_dir=figure_dir)
+    if hasattr(module, "plot_timing"):
+        plots.save(module.plot_timing(measurement), f"{name}-timing", out_dir=figure_dir)
+    timing_keys = set(getattr(module, "TIMING_KEYS", ()))
+    numbers = {k: float(v) for k, v in measurement.numbers.items()}
     return ClaimResult(
         module.ID,
         module.TITLE,
         module.RULE,
         measurement.settings,
-        {k: float(v) for k, v in measurement.numbers.items()},
+        {k: v for k, v in numbers.items() if k not in timing_keys},
         verdict,
-        f"{module.ID}.png",
+        f"{name}.png",
         seconds,
+        task,
+        {k: v for k, v in numbers.items() if k in timing_keys},
     )
 
 
@@ -186,8 +270,10 @@ def run(
 ) -> list[ClaimResult]:
     """Measure ``claims`` (all by default) at ``profile`` and write the report.
 
-    Results are stored per claim under ``run_dir/<profile>/``; the figures and
-    ``REPORT.md`` go to ``figure_dir``. Returns one :class:`ClaimResult` per claim.
+    Results are stored per claim and task under ``run_dir/<profile>/``; the figures,
+    ``REPORT.md`` and ``claims.json`` go to ``figure_dir``, and so do ``TIMINGS.md``
+    and ``timings.json`` (run times and wall-clock numbers, not meant to be committed).
+    Returns one :class:`ClaimResult` per claim and task.
     """
     from tqdm.auto import tqdm
 
@@ -201,24 +287,42 @@ def run(
     for claim_id in bar:
         bar.set_postfix_str(claim_id)
         module = load_claim(claim_id)
-        done.append(
-            _measure_one(module, module.PROFILES[profile], run_dir, figure_dir, progress=progress)
-        )
-        write_report(_merge_previous(done, figure_dir), figure_dir / "REPORT.md", profile=profile)
+        for k, (task, config) in enumerate(_task_configs(module, profile)):
+            done.append(_measure_one(module, config, run_dir, figure_dir, task=task,
+                                     first=k == 0, progress=progress))
+        merged = _merge_previous(done, figure_dir)
+        write_report(merged, figure_dir / "REPORT.md", profile=profile)
+        write_timings(merged, figure_dir / "TIMINGS.md", profile=profile)
     return done
 
 
 def _merge_previous(done: list[ClaimResult], figure_dir: Path) -> list[ClaimResult]:
-    """Rows of earlier runs (a subset run keeps the other claims' rows)."""
-    store = figure_dir / "claims.json"
-    rows = {}
+    """Rows of earlier runs (a subset run keeps the other claims' rows), stored as
+    ``claims.json`` (numbers and verdicts) and ``timings.json`` (times)."""
+    store, timing_store = figure_dir / "claims.json", figure_dir / "timings.json"
+    rows, times = {}, {}
     if store.exists():
-        rows = {r["id"]: r for r in results.read_json(store)}
+        rows = {(r["id"], r.get("task", "mnist1d")): r for r in results.read_json(store)}
+    if timing_store.exists():
+        times = {(t["id"], t["task"]): t for t in results.read_json(timing_store)}
+    done_ids = {r.id for r in done}
+    rows = {k: v for k, v in rows.items() if k[0] not in done_ids}  # a claim's tasks as now
     for r in done:
-        rows[r.id] = {**r._asdict(), "verdict": r.verdict._asdict()}
-    ordered = [rows[i] for i in CLAIM_IDS if i in rows]
-    results.write_json(store, ordered)
-    return [ClaimResult(**{**r, "verdict": Verdict(**r["verdict"])}) for r in ordered]
+        row = {**r._asdict(), "verdict": r.verdict._asdict()}
+        del row["seconds"], row["timings"]
+        rows[(r.id, r.task)] = row
+        times[(r.id, r.task)] = {"id": r.id, "task": r.task, "seconds": r.seconds,
+                                 "timings": r.timings}
+    order = {claim_id: i for i, claim_id in enumerate(CLAIM_IDS)}
+    keys = sorted(rows, key=lambda k: order[k[0]])  # stable: a claim's tasks keep their order
+    results.write_json(store, [rows[k] for k in keys])
+    results.write_json(timing_store, [times[k] for k in keys if k in times])
+    out = []
+    for k in keys:
+        t = times.get(k, {"seconds": float("nan"), "timings": {}})
+        out.append(ClaimResult(**{**rows[k], "verdict": Verdict(**rows[k]["verdict"]),
+                                  "seconds": t["seconds"], "timings": t["timings"]}))
+    return out
 
 
 def _format_number(value: float) -> str:
@@ -231,55 +335,124 @@ def _format_number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _group(rows: Sequence[ClaimResult]) -> list[list[ClaimResult]]:
+    """Rows grouped by claim, in the order of ``rows``."""
+    groups: dict[str, list[ClaimResult]] = {}
+    for r in rows:
+        groups.setdefault(r.id, []).append(r)
+    return list(groups.values())
+
+
+def _measured_table(r: ClaimResult, timing_keys: Sequence[str]) -> list[str]:
+    return [
+        "| quantity | value |",
+        "|---|---|",
+        *[f"| {k} | {_format_number(v)} |" for k, v in r.numbers.items()],
+        *[f"| {k} | wall clock, in TIMINGS.md |" for k in timing_keys],
+    ]
+
+
 def write_report(rows: Sequence[ClaimResult], path: str | Path, *, profile: str) -> Path:
-    """The Markdown report: a summary table, then one section per claim."""
+    """The Markdown report: a summary table, then one section per claim.
+
+    A claim measured on several tasks gets one block per task and a combined
+    verdict (:func:`combine_tasks`). The report holds no run times, so that it
+    changes only when a measured number does.
+    """
     path = Path(path)
+    groups = _group(rows)
+    combined = [combine_tasks([r.verdict.label for r in g]) for g in groups]
     counts = {
-        label: sum(r.verdict.label == label for r in rows)
+        label: sum(_summary_class(c) == label for c in combined)
         for label in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
     }
+    depends = sum(c == DEPENDS for c in combined)
     lines = [
         "# Training folklore, checked by experiment",
         "",
-        f"Profile `{profile}`. Each claim is checked *at the stated settings* with a verdict rule "
+        f"Profile `{profile}`. The claims and their sources are stated in `docs/claims.md`. "
+        "Each claim is checked *at the stated settings* with a verdict rule "
         "fixed before the measurement; a verdict is evidence at these settings, not a proof. "
-        "Regenerate with `landscape-faq --profile "
+        "A claim about networks in general is checked on two tasks of different kinds, "
+        "with the same rule on each. Regenerate with `landscape-faq --profile "
         + profile
-        + "` (`--claims C1,C11` for a subset).",
+        + "` (`--claims C1,C11` for a subset); run times are written to `TIMINGS.md`.",
         "",
         f"**{counts[SUPPORTED]} supported, {counts[NOT_SUPPORTED]} not supported, "
-        f"{counts[INCONCLUSIVE]} inconclusive** of {len(rows)} claims.",
+        f"{counts[INCONCLUSIVE]} inconclusive"
+        + (f", {depends} depending on the task" if depends else "")
+        + f"** of {len(groups)} claims.",
         "",
-        "| id | claim | verdict | key numbers | time |",
+        "| id | claim | task | verdict | key numbers |",
         "|---|---|---|---|---|",
     ]
-    for r in rows:
-        key = ", ".join(f"{k} = {_format_number(v)}" for k, v in list(r.numbers.items())[:3])
-        lines.append(
-            f"| [{r.id}](#{r.id.lower()}) | {r.title} | **{r.verdict.label}** | {key} "
-            f"| {r.seconds:.0f} s |"
-        )
-    for r in rows:
+    for g, label in zip(groups, combined, strict=True):
+        for k, r in enumerate(g):
+            key = ", ".join(f"{n} = {_format_number(v)}" for n, v in list(r.numbers.items())[:3])
+            head = f"[{r.id}](#{r.id.lower()}) | {r.title}" if k == 0 else " | "
+            lines.append(f"| {head} | {r.task} | **{r.verdict.label}** | {key} |")
+        if len(g) > 1:
+            lines.append(f"| | | *combined* | **{label}** | |")
+    for g, label in zip(groups, combined, strict=True):
+        r0 = g[0]
+        try:
+            timing_keys = tuple(getattr(load_claim(r0.id), "TIMING_KEYS", ()))
+        except ImportError:
+            timing_keys = ()
         lines += [
             "",
-            f"## {r.id}",
+            f"## {r0.id}",
             "",
-            f"**Claim.** {r.title}",
+            f"**Claim.** {r0.title}",
             "",
-            f"**Settings.** {r.settings}",
-            "",
-            f"**Rule (fixed before measuring).** {r.rule}",
-            "",
-            "**Measured.**",
-            "",
-            "| quantity | value |",
-            "|---|---|",
-            *[f"| {k} | {_format_number(v)} |" for k, v in r.numbers.items()],
-            "",
-            f"**Verdict: {r.verdict.label}.** {r.verdict.reason}",
-            "",
-            f"![{r.id}]({r.figure})",
+            f"**Rule (fixed before measuring).** {r0.rule}",
         ]
+        for r in g:
+            if len(g) > 1:
+                lines += ["", f"### {r0.id} on {r.task}"]
+            lines += [
+                "",
+                f"**Settings.** {r.settings}",
+                "",
+                "**Measured.**",
+                "",
+                *_measured_table(r, timing_keys),
+                "",
+                f"**Verdict{' on ' + r.task if len(g) > 1 else ''}: {r.verdict.label}.** "
+                f"{r.verdict.reason}",
+                "",
+                f"![{r.id} on {r.task}]({r.figure})",
+            ]
+        if len(g) > 1:
+            lines += ["", f"**Combined verdict: {label}** "
+                      f"({'; '.join(f'{r.task}: {r.verdict.label}' for r in g)})."]
+    with results.atomic_write(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def write_timings(rows: Sequence[ClaimResult], path: str | Path, *, profile: str) -> Path:
+    """Run time of every claim and task, and the wall-clock numbers, as Markdown.
+
+    These change with the machine and its load; the file is not meant to be
+    committed (the repository ignores it).
+    """
+    path = Path(path)
+    lines = [
+        f"# Run times of the `{profile}` report",
+        "",
+        "Seconds of measurement per claim and task on this machine (a stored measurement "
+        "that was loaded keeps the time it took when it was made), and the numbers that are "
+        "wall-clock times.",
+        "",
+        "| id | task | time | wall-clock numbers |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        timing = ", ".join(f"{k} = {_format_number(v)}" for k, v in r.timings.items())
+        lines.append(f"| {r.id} | {r.task} | {r.seconds:.0f} s | {timing} |")
+    total = sum(r.seconds for r in rows if np.isfinite(r.seconds))
+    lines += ["", f"Total: {total:.0f} s ({total / 60:.1f} min)."]
     with results.atomic_write(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     return path
@@ -289,8 +462,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (``landscape-faq`` and ``scripts/faq_report.py``)."""
     parser = argparse.ArgumentParser(
         prog="landscape-faq",
-        description="Check the training folklore of FAQ_CLAIMS.md by experiment and write "
-        "a Markdown report with numbers, verdicts and figures.",
+        description="Check the training folklore stated in docs/claims.md by experiment and "
+        "write a Markdown report with numbers, verdicts and figures (run times go to "
+        "TIMINGS.md beside it).",
     )
     parser.add_argument(
         "--claims", default=None, help="comma-separated subset, e.g. C1,C11 (default: all)"
@@ -319,8 +493,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         figure_dir=args.out,
         progress=not args.quiet,
     )
-    for r in rows:
-        print(f"{r.id:>4}  {r.verdict.label:<14} {r.title}")
+    for g in _group(rows):
+        label = combine_tasks([r.verdict.label for r in g])
+        tasks = "/".join(r.task for r in g)
+        print(f"{g[0].id:>4}  {label:<21} [{tasks}] {g[0].title}")
     print(f"report: {Path(args.out) / 'REPORT.md'}  ({time.perf_counter() - start:.0f} s)")
     return 0
 

@@ -35,9 +35,11 @@ from jax.flatten_util import ravel_pytree
 from landscape import data, models, objectives, plots, registry, train
 from landscape.problem import from_model
 from landscape.studies import critical_points
+from landscape.studies.claims import _common, _dimension, _large_endpoints, _rules
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
 ID = "C1"
+TASK = "teacher-student"  # a regression on a random tanh teacher (sizes vary instead of tasks)
 TITLE = ("Gradient descent seldom gets stuck in bad local minima: in high dimension most "
          "critical points are saddles; saddles slow training (plateaus) but are escaped.")
 RULE = (
@@ -49,7 +51,11 @@ RULE = (
     "lowest-loss distinct critical points all have index < 0.05, no bad minimum and no bad "
     "training endpoint is found, and the gradient-descent run started at a saddle escapes "
     "its plateau (final loss below 10% of the plateau loss). **Not supported** if a bad "
-    "minimum or bad endpoint is found, or rho <= 0. **Inconclusive** otherwise."
+    "minimum or bad endpoint is found, or rho <= 0. **Inconclusive** otherwise. "
+    "*Across dimension*, with fewer starts per size: " + _rules.DIMENSION_RULE
+    + " The claim is supported only if both parts are; not supported if either is not. "
+    "Training endpoints of a net with over 10k parameters are classified with Lanczos and "
+    "reported (they are not critical points, so they do not enter the verdict)."
 )
 
 MARGIN_FRACTION = 0.1  # a bad minimum: loss > best + MARGIN_FRACTION * (loss range)
@@ -77,6 +83,14 @@ class Config:
     plateau_eval_every: int = 5
     plateau_grad_fraction: float = 0.1  # on the plateau |g| < this times the peak |g|
     seed: int = 1
+    # across dimension: the same study, fewer starts, students of these widths
+    # (12 w + 1 parameters: 25, 97, 385, 961)
+    dimension: critical_points.CriticalPointsConfig = critical_points.CriticalPointsConfig(
+        num_seeds=2, num_steps=600, num_trajectory_points=4, num_random=6, max_iters=60,
+        stall_iters=30,
+    )
+    dimension_widths: tuple[int, ...] = (2, 8, 32, 80)
+    large: _large_endpoints.LargeConfig | None = _large_endpoints.LargeConfig()
 
 
 PROFILES = {
@@ -187,6 +201,16 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         "endpoint_lambda_min_min": float(np.min(e["lambda_min"])),
         **_plateau_numbers(plateau, config.plateau_grad_fraction),
     }
+    dim_numbers, dim_arrays = {}, {}
+    if config.dimension_widths:
+        dim_numbers, dim_arrays = _dimension.measure(config.dimension, config.dimension_widths,
+                                                     progress=progress)
+    numbers.update(dim_numbers)
+    large_arrays, large_settings = {}, ""
+    if config.large is not None:
+        large_numbers, large_arrays, large_settings = _large_endpoints.measure(
+            config.large, progress=progress)
+        numbers.update(large_numbers)
     arrays = {
         "loss": loss, "index": index, "is_minimum": minima,
         "all_loss": np.asarray(s["loss"])[np.asarray(s["critical"], bool)],
@@ -194,6 +218,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         "endpoint_loss": end_loss,
         "endpoint_spectral_minimum": np.asarray(e["curvature"]).astype(str) == "minimum",
         **plateau,
+        **dim_arrays,
+        **large_arrays,
     }
     c = config.critical
     settings = (
@@ -206,19 +232,58 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         f"{config.plateau_out_dim}, init x{config.plateau_init_scale:g}, GD lr "
         f"{config.plateau_learning_rate:g}, {config.plateau_num_steps} steps"
     )
+    if config.dimension_widths:
+        d = config.dimension
+        settings += (
+            f"; across dimension: students 10-w-1 for w in {list(config.dimension_widths)}, "
+            f"{d.num_seeds} runs x {d.num_trajectory_points} points + {d.num_random} random "
+            f"starts each"
+        )
+    if large_settings:
+        settings += f"; {large_settings}"
     return Measurement(numbers, arrays, settings)
 
 
+def dimension_part(numbers: dict[str, float]) -> Verdict | None:
+    """The across-dimension verdict from the ``dim_*`` numbers, or None if not measured."""
+    widths = sorted({int(k.rsplit("_w", 1)[1]) for k in numbers
+                     if k.startswith("dim_num_params_w")})
+    if len(widths) < 2:
+        return None
+    return _rules.dimension_verdict(
+        [numbers[f"dim_num_params_w{w}"] for w in widths],
+        [numbers[f"dim_minima_fraction_w{w}"] for w in widths],
+        [numbers[f"dim_worst_excess_w{w}"] for w in widths],
+    )
+
+
 def verdict(numbers: dict[str, float]) -> Verdict:
+    base = _base_verdict(numbers)
+    dim = dimension_part(numbers)
+    if dim is None:
+        return base
+    large = ""
+    if "large_num_params" in numbers:
+        large = (". Endpoints at scale (reported, not judged): "
+                 + _large_endpoints.describe(numbers))
+    labels = {base.label, dim.label}
+    label = (NOT_SUPPORTED if NOT_SUPPORTED in labels
+             else SUPPORTED if labels == {SUPPORTED} else INCONCLUSIVE)
+    return Verdict(label, f"{base.reason}. Across dimension ({dim.label}): {dim.reason}{large}")
+
+
+def _base_verdict(numbers: dict[str, float]) -> Verdict:
     n = numbers
     rho, p = n["spearman_rho"], n["spearman_p"]
     bad_min, bad_end = int(n["num_bad_minima"]), int(n["num_bad_endpoints"])
-    counts = (f"{int(n['num_distinct'])} distinct critical points ({int(n['num_distinct_minima'])} "
-              f"minima, {int(n['num_distinct_saddles'])} saddles)")
+    counts = (f"{_common.plural(n['num_distinct'], 'distinct critical point')} ("
+              f"{_common.plural(n['num_distinct_minima'], 'minimum', 'minima')}, "
+              f"{_common.plural(n['num_distinct_saddles'], 'saddle')})")
     if bad_min or bad_end:
         return Verdict(
             NOT_SUPPORTED,
-            f"{bad_min} minima and {bad_end} training endpoints have a loss above best "
+            f"{_common.plural(bad_min, 'minimum', 'minima')} and "
+            f"{_common.plural(bad_end, 'training endpoint')} have a loss above best "
             f"{n['best_loss']:.3g} + margin {n['margin']:.3g}; {counts}",
         )
     if np.isfinite(rho) and rho <= 0:
@@ -251,38 +316,46 @@ def plot(measurement: Measurement):
 
     a, n = measurement.arrays, measurement.numbers
     with plots.style():
-        fig, (ax_idx, ax_end, ax_pl) = plt.subplots(
-            1, 3, figsize=plots.figure_size(columns=2, aspect=0.4))
+        fig, axes = plt.subplots(2, 2, figsize=plots.figure_size(columns=2, aspect=0.62))
+        (ax_idx, ax_end), (ax_pl, ax_dim) = axes
+
+        def scatter(ax, x, y, mask, **kw):  # a legend entry only for what is drawn
+            if np.any(mask):
+                ax.scatter(np.asarray(x)[mask], np.asarray(y)[mask], **kw)
+
         mins = np.asarray(a["is_minimum"], bool)
-        ax_idx.scatter(a["all_loss"], a["all_index"], s=10, color="0.75",
-                       label="every critical point found")
-        ax_idx.scatter(a["loss"][~mins], a["index"][~mins], s=18, color=plots.COLORS[1],
-                       label="distinct saddles")
-        ax_idx.scatter(a["loss"][mins], a["index"][mins], s=30, marker="*",
-                       color=plots.COLORS[0], label="distinct minima")
+        everything = np.ones(len(a["all_loss"]), bool)
+        scatter(ax_idx, a["all_loss"], a["all_index"], everything, s=10, color="0.75",
+                label="every critical point found")
+        scatter(ax_idx, a["loss"], a["index"], ~mins, s=18, color=plots.COLORS[1],
+                label="distinct saddles")
+        scatter(ax_idx, a["loss"], a["index"], mins, s=30, marker="*", color=plots.COLORS[0],
+                label="distinct minima")
         ax_idx.axvline(n["best_loss"] + n["margin"], color="k", ls=":", lw=1,
                        label="best + margin")
         ax_idx.set_xscale("log")
         ax_idx.set(xlabel="loss at the critical point (MSE + L2)",
                    ylabel="index (fraction < 0)",
                    title=f"critical points: rho = {n['spearman_rho']:.2f}")
-        ax_idx.legend(fontsize="x-small", loc="center right")
+        ax_idx.legend(fontsize="x-small", loc="upper left")
 
         end = a["endpoint_loss"]
         spec = np.asarray(a["endpoint_spectral_minimum"], bool)
         seeds = np.arange(len(end))
-        ax_end.scatter(seeds[spec], end[spec], color=plots.COLORS[0], marker="o",
-                       label="minimum by spectrum")
-        ax_end.scatter(seeds[~spec], end[~spec], color=plots.COLORS[1], marker="s",
-                       label="negative eigenvalue")
+        scatter(ax_end, seeds, end, spec, color=plots.COLORS[0], marker="o",
+                label="minimum by spectrum")
+        scatter(ax_end, seeds, end, ~spec, color=plots.COLORS[1], marker="s",
+                label="negative eigenvalue")
         ax_end.axhline(n["best_loss"], color=plots.COLORS[2], lw=1, label="best critical loss")
         ax_end.axhline(n["best_loss"] + n["margin"], color="k", ls=":", lw=1,
                        label="best + margin")
         ax_end.set_yscale("log")
-        ax_end.xaxis.get_major_locator().set_params(integer=True)
+        ax_end.set_xlim(-0.5, len(end) - 0.5)
+        ax_end.set_ylim(0.8 * n["best_loss"], 2.5 * (n["best_loss"] + n["margin"]))
+        ax_end.set_xticks(seeds)
         ax_end.set(xlabel="training seed", ylabel="final loss (MSE + L2)",
                    title="training endpoints")
-        ax_end.legend(fontsize="x-small", loc="center right")
+        ax_end.legend(fontsize="x-small", loc="upper right", ncols=2)
 
         step = a["plateau_step"]
         ax_pl.plot(step, a["plateau_loss"], color=plots.COLORS[0], label="loss")
@@ -296,4 +369,22 @@ def plot(measurement: Measurement):
         ax_pl.set(xlabel="gradient-descent step", ylabel="value (MSE units)",
                   title="saddle plateau, then escape")
         ax_pl.legend(fontsize="x-small", loc="lower left")
+
+        if "dim_num_params" in a:
+            p = a["dim_num_params"]
+            ax_dim.plot(p, 100 * a["dim_minima_fraction"], "o-", color=plots.COLORS[0],
+                        label="minima among distinct critical points")
+            ax_dim.plot(p, 100 * a["dim_worst_excess"], "s--", color=plots.COLORS[3],
+                        label="worst minimum above best (% of loss range)")
+            ax_dim.axhline(100 * _rules.EXCESS_MAX, color="k", ls=":", lw=1,
+                           label="bad-minimum margin")
+            ax_dim.set_xscale("log")
+            ax_dim.set_xticks(p, [f"{int(v)}" for v in p])
+            ax_dim.minorticks_off()
+            ax_dim.set_ylim(-5, 105)
+            ax_dim.legend(fontsize="x-small", loc="upper right")
+        else:
+            ax_dim.text(0.5, 0.5, "not measured", transform=ax_dim.transAxes, ha="center")
+        ax_dim.set(xlabel="parameters of the student", ylabel="percent",
+                   title="across dimension")
     return fig

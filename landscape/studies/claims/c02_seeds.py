@@ -56,6 +56,14 @@ PROFILES = {
 }
 
 
+# The second task: scikit-learn's digits (real 8x8 images), the same seeds and training.
+OTHER_TASKS = {
+    "digits": {profile: dataclasses.replace(config, problem={**config.problem,
+                                                             "dataset": "digits"})
+               for profile, config in PROFILES.items()},
+}
+
+
 def measure(config: Config, *, progress: bool = False) -> Measurement:
     result = seeds.run(registry.builtin(**config.problem), config.study, progress=progress)
     s = result.summary
@@ -101,9 +109,12 @@ def verdict(numbers: dict[str, float]) -> Verdict:
     cv, aligned = numbers["val_loss_cv"], numbers["aligned_distance"]
     if not (np.isfinite(cv) and np.isfinite(aligned)):
         return Verdict(INCONCLUSIVE, "too few converged seeds to measure the spread")
+    train_mean, train_cv = numbers["train_loss_mean"], numbers["train_loss_cv"]
     text = (
-        f"validation-loss CV {100 * cv:.1f}% (training loss "
-        f"{numbers['train_loss_mean']:.2g}, CV {100 * numbers['train_loss_cv']:.0f}%); "
+        f"validation-loss CV {100 * cv:.1f}% of {numbers['val_loss_mean']:.3g} nats. The rule "
+        f"reads the validation loss, the loss a model is judged by: the training loss is near "
+        f"zero ({train_mean:.2g} nats), where a CV of {100 * train_cv:.0f}% is a spread of only "
+        f"{train_cv * train_mean:.2g} nats. "
         f"aligned distance between solutions "
         f"{aligned:.2f} (unaligned {numbers['distance']:.2f}, inits "
         f"{numbers['init_distance']:.2f})"

@@ -65,6 +65,14 @@ PROFILES = {
 }
 
 
+# The second task: scikit-learn's digits (real 8x8 images), the same sweep and training
+# (the widest net has 45 parameters per training point there).
+OTHER_TASKS = {
+    "digits": {profile: dataclasses.replace(config, task=_common.Task("digits"))
+               for profile, config in PROFILES.items()},
+}
+
+
 def measure(config: Config, *, progress: bool = False) -> Measurement:
     widths = tuple(sorted(config.widths))
     ds = config.task.load().subset(config.num_train)

@@ -8,32 +8,47 @@ size for a fixed small batch and for the full batch, and the gradient noise scal
 (McCandlish et al. 2018).
 
 The fourth part of the folklore, that growing the batch during training gets the
-best of both, is not measured here and the report says so.
+best of both, is measured by :mod:`landscape.studies.claims._growing` (a doubling
+schedule against fixed small and large batches at the same examples budget) and
+judged on counts of steps and examples. The wall-clock parts (b) and (c) take the
+least step time over interleaved repeats (the batch-size study's estimate); their
+values go to ``TIMINGS.md``, not to the report, since they move with the machine's load.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import jax
 import numpy as np
 
 from landscape import plots, registry
 from landscape.studies import batch_size
+from landscape.studies.claims import _growing, _rules
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
 
 ID = "C11"
 TITLE = (
     "Bigger minibatches mean less gradient noise but more cost per step; SGD's step cost does "
-    "not grow with the data set while full-batch GD's does; too-big batches waste examples."
+    "not grow with the data set while full-batch GD's does; too-big batches waste examples; "
+    "growing the batch during training gets the best of both."
 )
 RULE = (
-    "Four parts, each a number: (a) steps to the target fall with the batch size (median steps "
+    "Five parts, each a number: (a) steps to the target fall with the batch size (median steps "
     "at the smallest batch / at the largest batch > 2); (b) the step time grows with the batch "
     "size (log-log slope > 0.1); (c) the step time of a fixed small batch is flat in the data-set "
     "size (slope < 0.2) while full-batch GD's grows (slope > 0.5); (d) too-big batches waste "
-    "examples (examples to target at the largest batch > 2x the fewest over batch sizes). "
-    "**Supported** if all four hold, **not supported** if two or more fail, inconclusive "
-    "otherwise. Growing the batch during training is not measured."
+    "examples (examples to target at the largest batch > 2x the fewest over batch sizes); "
+    + _rules.GROWING_RULE
+    + " Step times are the least over repeats (interleaved with the runs they time). "
+    "**Supported** if all five hold, **not supported** if two or more fail, inconclusive "
+    "otherwise."
+)
+TIMING_KEYS = (
+    "step_time_slope_vs_batch",
+    "sgd_step_time_slope_vs_data",
+    "gd_step_time_slope_vs_data",
+    "best_wall_time_batch",
 )
 
 
@@ -56,6 +71,11 @@ class Config:
         noise_samples=128,
         two_batch_count=50,
     )
+    growing_min_batch: int = 16
+    growing_doublings: int = 3
+    growing_phase_examples: int = 6144  # examples per phase (4 phases: ~7 epochs of 3500)
+    growing_evals: int = 8  # evaluations per phase
+    growing_seed: int = 11
 
 
 PROFILES = {
@@ -105,16 +125,48 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         "sgd_step_time": np.asarray(result.sizes["sgd_step_time"], float),
         "gd_step_time": np.asarray(result.sizes["gd_step_time"], float),
     }
+    lr = _growing_learning_rate(config, sizes, np.asarray(b["learning_rate"], float))
+    g = _growing.run(
+        registry.builtin(**config.problem),
+        min_batch=config.growing_min_batch, doublings=config.growing_doublings,
+        phase_examples=config.growing_phase_examples, learning_rate=lr,
+        target=config.study.target, key=jax.random.key(config.growing_seed),
+        num_seeds=config.study.num_seeds, evals_per_phase=config.growing_evals,
+    ) if config.growing_doublings > 0 else None
+    if g is not None:
+        for name in _growing.SCHEDULES:
+            numbers[f"growing_steps_{name}"] = g.steps[name]
+            numbers[f"growing_examples_{name}"] = g.examples[name]
+            arrays[f"growing_examples_seen_{name}"] = g.curve_examples[name]
+            arrays[f"growing_train_loss_{name}"] = g.curve_loss[name]
+        numbers["growing_learning_rate"] = lr
+        arrays["target"] = np.asarray(config.study.target)
     c = config.study
+    grow = (f"; growing batch {' -> '.join(map(str, g.batch_sizes['growing']))} against fixed "
+            f"{config.growing_min_batch} and {g.batch_sizes['large'][0]}, "
+            f"{config.growing_phase_examples} examples per phase, SGD lr {lr:.3g} (the rate "
+            f"chosen at batch {config.growing_min_batch}, or the nearest size)"
+            if g is not None else "")
     settings = (
         f"{result.info.get('model', 'MLP')} on {result.info.get('dataset', '?')} "
         f"({result.info.get('num_train', '?')} training examples); {c.optimizer}, batch sizes "
         f"{int(sizes[0])}..{int(sizes[-1])} "
         f"(x{c.batch_factor}), best of {len(c.lr_factors)} learning rates per size, "
         f"{c.num_seeds} seeds; target {c.target_metric} <= {c.target:g}; step times on this "
-        f"machine's {result.info.get('backend', 'cpu')}"
+        f"machine's {result.info.get('backend', 'cpu')}{grow}"
     )
     return Measurement(numbers, arrays, settings)
+
+
+def _growing_learning_rate(config: Config, sizes: np.ndarray, rates: np.ndarray) -> float:
+    """The rate the batch-size study chose at the batch size nearest the growing
+    schedule's first batch (log scale), or the study's rule when none is there."""
+    ok = np.isfinite(rates) & (rates > 0)
+    if not ok.any():
+        return float(config.study.base_lr
+                     * np.sqrt(config.growing_min_batch / config.study.base_batch))
+    distance = np.abs(np.log(sizes[ok]) - np.log(config.growing_min_batch))
+    return float(rates[ok][int(np.argmin(distance))])
 
 
 def _parts(numbers: dict[str, float]) -> dict[str, bool | None]:
@@ -137,24 +189,41 @@ def _parts(numbers: dict[str, float]) -> dict[str, bool | None]:
         "too-big batches waste examples": check(
             numbers["examples_largest_over_min"], lambda r: r > 2
         ),
+        "growing the batch gets the best of both": _growing_part(numbers),
     }
+
+
+def _growing_part(numbers: dict[str, float]) -> bool | None:
+    if "growing_steps_growing" not in numbers:
+        return None
+    return _rules.growing_batch_part(
+        {k: numbers[f"growing_steps_{k}"] for k in _growing.SCHEDULES},
+        {k: numbers[f"growing_examples_{k}"] for k in _growing.SCHEDULES},
+    )
 
 
 def verdict(numbers: dict[str, float]) -> Verdict:
     parts = _parts(numbers)
     failed = [name for name, ok in parts.items() if ok is False]
     unknown = [name for name, ok in parts.items() if ok is None]
-    text = "; ".join(
-        f"{name}: {'yes' if ok else 'no' if ok is False else 'not measured'}"
-        for name, ok in parts.items()
-    )
+    undecided = "undecided" if "growing_steps_growing" in numbers else "not measured"
+
+    def say(name, ok):
+        if ok is not None:
+            return "yes" if ok else "no"
+        return undecided if name.startswith("growing") else "not measured"
+
+    text = "; ".join(f"{name}: {say(name, ok)}" for name, ok in parts.items())
     text += (
-        f" (steps ratio {numbers['steps_ratio_small_to_large']:.3g}, step-time slope "
-        f"{numbers['step_time_slope_vs_batch']:.2f}, SGD/GD slopes vs data "
-        f"{numbers['sgd_step_time_slope_vs_data']:.2f}/"
-        f"{numbers['gd_step_time_slope_vs_data']:.2f}, examples ratio "
-        f"{numbers['examples_largest_over_min']:.3g}); growing batches not measured"
+        f" (steps ratio {numbers['steps_ratio_small_to_large']:.3g}, examples ratio "
+        f"{numbers['examples_largest_over_min']:.3g}; the wall-clock slopes of (b) and (c) are "
+        f"in TIMINGS.md)"
     )
+    if "growing_steps_growing" in numbers:
+        text += "; to the target, " + ", ".join(
+            f"{name} {numbers[f'growing_steps_{name}']:.0f} steps / "
+            f"{numbers[f'growing_examples_{name}']:.0f} examples" for name in _growing.SCHEDULES
+        )
     if not failed and not unknown:
         return Verdict(SUPPORTED, text)
     if len(failed) >= 2:
@@ -162,9 +231,20 @@ def verdict(numbers: dict[str, float]) -> Verdict:
     return Verdict(INCONCLUSIVE, text)
 
 
+def _readable_log_axis(axis) -> None:
+    """Log ticks labelled at 1, 2 and 5 times powers of ten when the data span less than
+    two decades (one labelled tick otherwise), plain numbers, no minor labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    low, high = axis.get_view_interval()
+    if low > 0 and high / low < 100:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def plot(measurement: Measurement):
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
 
     a = measurement.arrays
     b = a["batch_size"]
@@ -185,33 +265,58 @@ def plot(measurement: Measurement):
                 b[ok], a["examples"][ok], "o-", color=plots.COLORS[1], label="examples to target"
             )
         ax.set(xlabel="batch size B (examples)", ylabel="examples processed", title="examples")
-
-        ax = axes[2]
-        ax.plot(
-            a["num_examples"],
-            a["sgd_step_time"] * 1e3,
-            "o-",
-            color=plots.COLORS[2],
-            label="SGD, fixed small batch",
-        )
-        ax.plot(
-            a["num_examples"],
-            a["gd_step_time"] * 1e3,
-            "s-",
-            color=plots.COLORS[3],
-            label="GD, full batch",
-        )
-        ax.set(
-            xlabel="training-set size (examples)",
-            ylabel="time per step (ms)",
-            title="cost per step",
-        )
-        for ax in axes:
+        for ax in axes[:2]:
             if ax.has_data():
                 ax.set(xscale="log", yscale="log")
                 ax.legend()
+                ax.autoscale_view()
+                _readable_log_axis(ax.xaxis)
+                _readable_log_axis(ax.yaxis)
             else:
                 ax.text(0.5, 0.5, "target not reached", transform=ax.transAxes, ha="center")
-            for axis in (ax.xaxis, ax.yaxis):
-                axis.set_minor_formatter(NullFormatter())
+
+        ax = axes[2]
+        if "growing_train_loss_growing" in a:
+            labels = {"small": "fixed small batch", "large": "fixed large batch",
+                      "growing": "growing batch"}
+            for k, name in enumerate(_growing.SCHEDULES):
+                loss = np.median(a[f"growing_train_loss_{name}"], axis=0)
+                ax.plot(a[f"growing_examples_seen_{name}"], loss, color=plots.COLORS[k],
+                        label=labels[name])
+            ax.axhline(float(a["target"]), color="black", lw=0.6, ls=":", label="target")
+            ax.set_yscale("log")
+            ax.legend()
+            _readable_log_axis(ax.yaxis)
+        else:
+            ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center")
+        ax.set(xlabel="examples seen", ylabel="training loss (nats, median)",
+               title="growing the batch")
+    return fig
+
+
+def plot_timing(measurement: Measurement):
+    """The wall-clock panels (they change from run to run; not committed)."""
+    import matplotlib.pyplot as plt
+
+    a = measurement.arrays
+    with plots.style():
+        fig, axes = plt.subplots(1, 2, figsize=plots.figure_size(columns=2, aspect=0.35))
+        ax = axes[0]
+        ax.plot(a["batch_size"], a["step_time"] * 1e3, "o-", color=plots.COLORS[0],
+                label="least over repeats")
+        ax.set(xlabel="batch size B (examples)", ylabel="time per step (ms)",
+               title="cost per step against batch size")
+        ax = axes[1]
+        ax.plot(a["num_examples"], a["sgd_step_time"] * 1e3, "o-", color=plots.COLORS[2],
+                label="SGD, fixed small batch")
+        ax.plot(a["num_examples"], a["gd_step_time"] * 1e3, "s-", color=plots.COLORS[3],
+                label="GD, full batch")
+        ax.set(xlabel="training-set size (examples)", ylabel="time per step (ms)",
+               title="cost per step against data size")
+        for ax in axes:
+            ax.set(xscale="log", yscale="log")
+            ax.legend()
+            ax.autoscale_view()
+            _readable_log_axis(ax.xaxis)
+            _readable_log_axis(ax.yaxis)
     return fig

@@ -235,6 +235,21 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     return Measurement(numbers, arrays, settings)
 
 
+def _never_reached(numbers: dict[str, float]) -> str:
+    """A sentence for each width none of whose runs reached the target (its matched-loss
+    measures are NaN and its steps to the target are the step budget), or ""."""
+    widths = [k[len("lambda_max_matched_"):] for k, v in numbers.items()
+              if k.startswith("lambda_max_matched_") and not np.isfinite(v)]
+    return "".join(
+        f". {w} never reached the target training loss within its budget (final training "
+        f"loss {numbers.get(f'final_train_loss_{w}', float('nan')):.3g}), so its "
+        f"steps_to_target_{w} = {numbers.get(f'steps_to_target_{w}', float('nan')):.0f} is the "
+        f"budget, not a measured time, and its measures at the target (lambda_max_matched_{w}, "
+        f"barrier_matched_{w}) are nan; it does not enter the verdict, which compares 4x with 2x"
+        for w in widths
+    )
+
+
 def verdict(numbers: dict[str, float]) -> Verdict:
     names = [k for k in numbers if k.endswith("_judged")]
     judged = {name[: -len("_judged")]: numbers[name] for name in names}
@@ -244,6 +259,7 @@ def verdict(numbers: dict[str, float]) -> Verdict:
     said = "; ".join(
         f"{m}: narrower minus wider {diffs[m]:+.3g} (SE {ses[m]:.2g})" for m in MEASURES
     )
+    said += _never_reached(numbers)
     if any(not np.isfinite(judged[m]) for m in MEASURES):
         return Verdict(INCONCLUSIVE, f"the narrower width did not reach the target in every "
                                      f"run, so the matched-loss comparison is incomplete ({said})")
@@ -305,13 +321,13 @@ def plot(measurement: Measurement):
         ax.set(xlabel="hidden width / input dimension", ylabel="barrier between seeds (nats)",
                title="straight-line barrier")
         ax.legend(loc="center right")
-        inset = ax.inset_axes([0.07, 0.1, 0.21, 0.3])
+        inset = ax.inset_axes([0.09, 0.1, 0.19, 0.24])
         for i in range(len(ks)):
             if np.all(np.isfinite(a["path_losses"][i])):
                 inset.plot(a["path_ts"], a["path_losses"][i], color=colors[i], lw=0.8)
-        inset.set_xlabel("t (path at target)", fontsize=5, labelpad=0)
-        inset.set_ylabel("loss (nats)", fontsize=5, labelpad=0)
-        inset.tick_params(labelsize=4.5)
+        inset.set_title("path loss (nats)", fontsize=5, pad=2)
+        inset.set_xticks([0, 1])
+        inset.tick_params(labelsize=4.5, pad=1, length=2)
         ax = axes[1, 1]
         steps, reached = a["steps"], a["reached"]
         mean, se = mean_se(steps)
