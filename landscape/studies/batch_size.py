@@ -1,6 +1,6 @@
 """Batch-size study: steps, examples and wall time to a target, against the gradient noise scale.
 
-The claims it checks (FAQ_CLAIMS.md, C11): bigger minibatches mean less gradient
+The claims it checks (docs/claims.md, C11): bigger minibatches mean less gradient
 noise but more cost per step; too-big batches waste examples; SGD's step cost does
 not grow with the data set while full-batch gradient descent's does.
 

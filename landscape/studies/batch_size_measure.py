@@ -148,7 +148,7 @@ def _timed_steps_fn(problem: Problem, config: train.TrainConfig, num_train: int,
     def objective(params, state, batch):
         return problem.train_loss(params, state, batch, None, l2=l2)[0]
 
-    optimizer = train.make_optimizer(config)
+    optimizer = config.make_optimizer()
     batch_size = config.batch_size
 
     def step(carry, count, x, y):
@@ -270,7 +270,7 @@ def _timing_setup(problem, dataset, config, key, steps_per_call):
     init_key, data_key, _ = jax.random.split(key, 3)
     params, state = problem.init_all(init_key)
     with jax.numpy_dtype_promotion("standard"):
-        opt_state = train.make_optimizer(config).init(params)
+        opt_state = config.make_optimizer().init(params)
     perm = jnp.arange(n)  # replaced by the epoch-0 permutation at step 0
     fn = _timed_steps_fn(problem, config, n, int(steps_per_call))
     return fn, (params, opt_state, perm, data_key, state), x, y

@@ -1,6 +1,6 @@
 """Seed study: many seeds of one problem, how far apart they end and what lies between.
 
-The claim it checks (FAQ_CLAIMS.md, C2): runs from different random seeds end at
+The claim it checks (docs/claims.md, C2): runs from different random seeds end at
 very different parameters but almost the same loss. ``N`` seeds of one
 :class:`~landscape.problem.Problem` are trained at once
 (:func:`landscape.train.train_seeds`), then:
