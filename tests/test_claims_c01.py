@@ -60,11 +60,13 @@ TINY = c01_saddles.Config(
                           data_options=dict(in_dim=3, teacher_hidden=(3,), noise=0.0, seed=0)),
     plateau_in_dim=3, plateau_hidden=3, plateau_out_dim=2, plateau_num_train=32,
     plateau_num_steps=100,
-    dimension=critical_points.CriticalPointsConfig(
-        num_train=32, in_dim=3, teacher_hidden=(3,), num_seeds=1, num_steps=60,
-        eval_every=10, num_trajectory_points=2, num_random=1, max_iters=10, minres_iters=20,
-        stall_iters=10, chunk_size=8,
+    dimension=critical_points.Config(
+        num_seeds=1, num_steps=60, eval_every=10, num_trajectory_points=2, num_random=1,
+        max_iters=10, minres_iters=20, stall_iters=10, chunk_size=8,
     ),
+    dimension_problem=dict(model="mlp", dataset="teacher_student", num_samples=64, num_train=32,
+                           activation="tanh",
+                           data_options=dict(in_dim=3, teacher_hidden=(3,), noise=0.0, seed=0)),
     dimension_widths=(1, 4),
     large=_large_endpoints.LargeConfig(
         task=_common.Task(num_samples=300), hidden=(6,), num_seeds=2,

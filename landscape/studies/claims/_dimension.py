@@ -12,12 +12,12 @@ judges how these move with size.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import jax
 import numpy as np
 
+from landscape import registry
 from landscape.studies import critical_points
 
 
@@ -46,14 +46,14 @@ def size_numbers(study) -> dict[str, float]:
             "worst_excess": excess}
 
 
-def measure(config: critical_points.CriticalPointsConfig, widths: Sequence[int], *,
+def measure(config: critical_points.Config, problem_options: dict, widths: Sequence[int], *,
             progress: bool = False) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Numbers per width (keys ``dim_<name>_w<width>``) and arrays for the figure."""
     numbers, rows = {}, []
     with jax.enable_x64(True):
         for w in widths:
-            study = critical_points.run(dataclasses.replace(config, hidden=(int(w),)),
-                                        progress=progress)
+            problem = registry.builtin(**{**problem_options, "hidden": (int(w),)})
+            study = critical_points.run(problem, config, progress=progress)
             n = {"num_params": float(study.info["num_params"]), **size_numbers(study)}
             for k, v in n.items():
                 numbers[f"dim_{k}_w{w}"] = v

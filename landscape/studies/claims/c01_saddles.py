@@ -85,10 +85,13 @@ class Config:
     seed: int = 1
     # across dimension: the same study, fewer starts, students of these widths
     # (12 w + 1 parameters: 25, 97, 385, 961)
-    dimension: critical_points.CriticalPointsConfig = critical_points.CriticalPointsConfig(
+    dimension: critical_points.Config = critical_points.Config(
         num_seeds=2, num_steps=600, num_trajectory_points=4, num_random=6, max_iters=60,
         stall_iters=30,
     )
+    # keyword arguments of landscape.registry.builtin, the hidden width set per size
+    dimension_problem: dict = dataclasses.field(
+        default_factory=lambda: dict(critical_points.PROFILES["quick"].problem))
     dimension_widths: tuple[int, ...] = (2, 8, 32, 80)
     large: _large_endpoints.LargeConfig | None = _large_endpoints.LargeConfig()
 
@@ -203,7 +206,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     }
     dim_numbers, dim_arrays = {}, {}
     if config.dimension_widths:
-        dim_numbers, dim_arrays = _dimension.measure(config.dimension, config.dimension_widths,
+        dim_numbers, dim_arrays = _dimension.measure(config.dimension, config.dimension_problem,
+                                                    config.dimension_widths,
                                                      progress=progress)
     numbers.update(dim_numbers)
     large_arrays, large_settings = {}, ""
