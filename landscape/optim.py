@@ -171,17 +171,13 @@ def _transform(learning_rate, optimizer, momentum, weight_decay) -> optax.Gradie
     return optax.chain(*parts)
 
 
-_injected = optax.inject_hyperparams(
-    _transform, static_args=("optimizer", "momentum", "weight_decay")
-)
-
-
 def make_optimizer(
     optimizer: str,
     learning_rate: float | Callable[[Array], Array],
     *,
     momentum: float = 0.9,
     weight_decay: float = 0.0,
+    dtype=None,
 ) -> optax.GradientTransformation:
     """An optax optimizer: direction, decoupled weight decay, learning rate.
 
@@ -204,6 +200,11 @@ def make_optimizer(
         For ``momentum`` and ``nesterov``, in [0, 1).
     weight_decay : float
         Decoupled weight decay (Loshchilov & Hutter 2019), >= 0.
+    dtype : dtype, optional
+        The dtype the learning rate is cast to (``hyperparam_dtype`` of
+        :func:`optax.inject_hyperparams`; default: optax's choice from the
+        parameters). Pass the parameters' dtype to keep float32 parameters
+        float32 when 64-bit mode is on.
 
     Notes
     -----
@@ -228,6 +229,9 @@ def make_optimizer(
         raise ValueError(
             f"learning_rate: must be a positive finite number or a schedule, got {learning_rate!r}"
         )
-    return _injected(learning_rate=learning_rate, optimizer=optimizer, momentum=float(momentum),
-                     weight_decay=float(weight_decay))
+    injected = optax.inject_hyperparams(
+        _transform, static_args=("optimizer", "momentum", "weight_decay"), hyperparam_dtype=dtype
+    )
+    return injected(learning_rate=learning_rate, optimizer=optimizer, momentum=float(momentum),
+                    weight_decay=float(weight_decay))
 

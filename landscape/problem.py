@@ -267,7 +267,10 @@ def check_params(params: PyTree, *, field: str = "params") -> np.dtype:
     ...
     ValueError: params: holds 'batch_stats' (BatchNorm running statistics), ...
     """
-    if _framework_of(params) == "equinox":
+    leaves = jax.tree_util.tree_leaves(params)
+    if _framework_of(params) == "equinox" and not all(
+        jnp.issubdtype(getattr(leaf, "dtype", np.dtype(object)), jnp.inexact) for leaf in leaves
+    ):
         raise ValueError(
             f"{field}: got a whole Equinox module ({type(params).__name__}); pass its arrays, "
             "eqx.partition(model, eqx.is_inexact_array)[0], or use "

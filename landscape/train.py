@@ -214,9 +214,10 @@ class TrainConfig:
             decay_rate=self.decay_rate, decay_every=self.decay_every,
         )
 
-    def make_optimizer(self, learning_rate=None) -> optax.GradientTransformation:
+    def make_optimizer(self, learning_rate=None, *, dtype=None) -> optax.GradientTransformation:
         """The optax optimizer of this config (:func:`landscape.optim.make_optimizer` with
-        :meth:`make_schedule`), peaking at ``learning_rate`` (default :attr:`learning_rate`).
+        :meth:`make_schedule`), peaking at ``learning_rate`` (default :attr:`learning_rate`),
+        with the learning rate held in ``dtype`` (default: optax's choice).
 
         Examples
         --------
@@ -229,7 +230,7 @@ class TrainConfig:
         """
         return optim.make_optimizer(
             self.optimizer, self.make_schedule(learning_rate), momentum=self.momentum,
-            weight_decay=self.weight_decay,
+            weight_decay=self.weight_decay, dtype=dtype,
         )
 
     @property
@@ -395,7 +396,7 @@ def _init_fn(problem: Problem, config: TrainConfig, seeds: str):
         if problem.has_state and init_state is None:
             model_state = problem.init_state(init_key)
         with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float scalars
-            opt_state = config.make_optimizer(lr).init(params)
+            opt_state = config.make_optimizer(lr, dtype=lr.dtype).init(params)
         # the loss training sees (batch statistics), without dropout
         loss0, _ = problem.train_loss(params, model_state, Batch(data.x_train, data.y_train),
                                       None, l2=config.l2)
@@ -442,9 +443,11 @@ def _chunk_fn(problem: Problem, config: TrainConfig, num_train: int, seeds: str)
             lambda new, old: jnp.asarray(new, jnp.result_type(old)), model_state, state.model_state
         )
         with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float scalars
-            updates, opt_state = config.make_optimizer(lr).update(
+            updates, opt_state = config.make_optimizer(lr, dtype=lr.dtype).update(
                 grads, state.opt_state, state.params
             )
+        # parameters keep their dtype (float32 layers under 64-bit mode)
+        updates = jax.tree_util.tree_map(lambda u, p: u.astype(p.dtype), updates, state.params)
         params = optax.apply_updates(state.params, updates)
         bad = (~jnp.isfinite(loss) | (loss > state.threshold) | ~_all_finite(params)
                | ~_all_finite(model_state))
