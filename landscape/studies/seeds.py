@@ -287,13 +287,13 @@ def _unleaves(treedef, stored: Mapping[str, Any] | None):
 def _train(problem: Problem, config: Config, keys, progress: bool) -> dict[str, Any]:
     timings: dict[str, float] = {}
     with timed(timings, "train"):
-        tcfg = _common.train_config(problem, **config.train_settings())
-        trained, state = _common.train_seeds(problem, tcfg, keys=keys, progress=progress)
+        tcfg = train.TrainConfig(**config.train_settings())
+        trained = train.train_seeds(problem, tcfg, keys=keys, progress=progress)
         _common.block(trained.params)
     return {
         "params": _leaves(trained.params),
         "init_params": _leaves(trained.init_params),
-        "state": _leaves(state),
+        "state": _leaves(trained.state),
         "curves": {name: np.asarray(getattr(trained.curves, name))
                    for name in train.Curves._fields},
         "diverged": np.asarray(trained.diverged, bool),
