@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from landscape import data, models, noise, problem, registry, results
+from landscape import data, models, noise, problem, registry, results, train
 from landscape.plots import batch_size as bs_plots
-from landscape.studies import _common, cli
 from landscape.studies import batch_size as bs
 from landscape.studies import batch_size_measure as bs_measure
+from landscape.studies import cli
 
 # --------------------------------------------------------------------------- pure pieces
 
@@ -171,11 +171,11 @@ def test_timed_steps_are_the_training_steps(batch_size, key):
     updates), so the time measured is the time of training."""
     ds = data.xor(num_samples=60, seed=1).astype(np.float64)  # 42 training examples
     prob = problem.from_model(models.mlp(2, (5,), 2), ds)
-    cfg = _common.train_config(prob, optimizer="momentum", learning_rate=0.1, num_steps=12,
+    cfg = train.TrainConfig(optimizer="momentum", learning_rate=0.1, num_steps=12,
                                batch_size=batch_size, eval_every=12)
     fn, carry, x, y = bs_measure._timing_setup(prob, ds, cfg, key, 12)
     timed = fn(carry, jnp.asarray(0, jnp.int32), x, y)[0]
-    trained = _common.train_one(prob, cfg, key=key, progress=False)[0].params
+    trained = train.train(prob, cfg, key=key, progress=False).params
     np.testing.assert_allclose(ravel_pytree(timed)[0], ravel_pytree(trained)[0], rtol=1e-12,
                                atol=1e-14)
 
@@ -183,7 +183,7 @@ def test_timed_steps_are_the_training_steps(batch_size, key):
 def test_measure_step_time_reports_positive_times(key):
     ds = data.xor(num_samples=60, seed=1).astype(np.float64)
     model = problem.from_model(models.mlp(2, (5,), 2), ds)
-    cfg = _common.train_config(model, learning_rate=0.1, num_steps=1, batch_size=8)
+    cfg = train.TrainConfig(learning_rate=0.1, num_steps=1, batch_size=8)
     st = bs.measure_step_time(model, ds, cfg, key=key, steps_per_call=5, repeats=3,
                               min_seconds=0.001)
     assert 0 < st.seconds <= st.median <= st.q75

@@ -427,3 +427,103 @@ def test_profiles_and_bad_arguments():
         seeds.run(quick.config, quick.config)
     with pytest.raises(ValueError, match="config: expected a seeds.Config"):
         seeds.run(_problems.tiny_mlp(), {"num_seeds": 2})
+
+
+# --------------------------------------------------------------------------- adapters
+
+
+def _equinox_problem():
+    eqx = pytest.importorskip("equinox")
+    from landscape.adapters.equinox import from_equinox
+
+    ds = data.gaussian_mixture(num_samples=80, num_classes=3, dim=4, seed=0)
+    return from_equinox(lambda key: eqx.nn.MLP(ds.in_dim, ds.out_dim, 5, 2,
+                                               activation=jnp.tanh, key=key),
+                        ds, name="equinox MLP 5x2")
+
+
+def test_an_equinox_mlp_is_matched_through_its_layout(key):
+    """The study's pair comparison on Equinox parameters: a permuted copy is found through
+    the adapter's layout (distance 0 after matching, same loss)."""
+    prob = _equinox_problem()
+    assert prob.layout is not None and prob.layout.dense_chain is not None
+    a, other = prob.init(jax.random.key(1)), prob.init(jax.random.key(2))
+    permuted = alignment.apply_permutation(
+        a, alignment.random_permutations(a, key=key, layout=prob.layout), layout=prob.layout)
+    loss_fn = prob.loss_fn()
+    batch = data.Batch(jnp.asarray(prob.data.x_train, jnp.float64),
+                       jnp.asarray(prob.data.y_train))
+    train_loss = np.array([float(loss_fn(p, batch)) for p in (a, permuted, other)])
+    np.testing.assert_allclose(train_loss[1], train_loss[0], rtol=1e-12)
+    pairs, _, _ = seeds.compare_pairs(
+        _stack([a, permuted, other]), _stack([other, a, permuted]), train_loss,
+        np.ones(3, bool), loss_fn, batch, key=key, layout=prob.layout, num_align_pairs=None,
+        num_interp_pairs=1, num_interp_points=5)
+    index = {(int(x), int(y)): i for i, (x, y) in enumerate(zip(pairs["seed_a"],
+                                                               pairs["seed_b"], strict=True))}
+    assert pairs["aligned"].all()
+    perm = index[(0, 1)]
+    assert pairs["distance"][perm] > 0.1 and pairs["aligned_distance"][perm] < 1e-12
+    assert np.all(pairs["aligned_distance"] <= pairs["distance"] + 1e-12)
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="train.train_seeds refuses the Equinox adapter's parameters (a "
+                          "partitioned module) in landscape.problem.check_params")
+def test_the_seed_study_on_an_equinox_mlp():
+    prob = _equinox_problem()
+    config = _tiny(num_seeds=3, num_steps=20, eval_every=10, num_interp_pairs=2,
+                   num_interp_points=5, measure_curvature=False)
+    result = seeds.run(prob, config, progress=False)
+    s, p = result.summary, result.pairs
+    assert s["skipped"] == {} and s["num_aligned_pairs"] == 3 and s["num_converged"] == 3
+    assert np.isfinite(p["aligned_distance"]).all()
+    assert np.all(p["aligned_distance"] <= p["distance"] + 1e-12)
+    assert "skipped" not in seeds.format_summary(s)
+
+
+def test_a_linen_cnn_with_batchnorm_and_dropout(tmp_path):
+    nn = pytest.importorskip("flax.linen")
+    from jax.flatten_util import ravel_pytree
+
+    from landscape.adapters.flax_linen import from_linen
+
+    class CNN(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            f64 = dict(dtype=jnp.float64, param_dtype=jnp.float64)  # a float64 reference
+            x = nn.Conv(2, kernel_size=(3,), **f64)(x[..., None])
+            x = nn.BatchNorm(use_running_average=not train, **f64)(x)
+            x = nn.Dropout(0.2, deterministic=not train)(nn.relu(x))
+            return nn.Dense(3, **f64)(x.reshape((x.shape[0], -1)))
+
+    ds = data.gaussian_mixture(num_samples=60, num_classes=3, dim=4, seed=1)
+    prob = from_linen(CNN(), ds, name="linen CNN")
+    config = _tiny(num_seeds=2, num_steps=20, eval_every=10, batch_size=16,
+                   num_interp_pairs=1, num_interp_points=5)
+    result = seeds.run(prob, config, tmp_path, progress=False)
+    s = result.summary
+    assert s["skipped"] == {"weight_matching": seeds.NO_CHAIN}
+    assert result.info["curvature_mode"] == "eval"
+    assert "skipped weight matching: no dense chain declared" in seeds.format_summary(s)
+    # curvature at seed 0 is that of problem.loss_fn(final state of seed 0), eval mode
+    key = jax.random.key(0)
+    stored = results.load_part(tmp_path, "train")
+    params = seeds._unleaves(jax.tree_util.tree_structure(prob.init(key)), stored["params"])
+    states = seeds._unleaves(jax.tree_util.tree_structure(prob.init_state(key)),
+                             stored["state"])
+    p0, st0 = (jax.tree_util.tree_map(lambda x: x[0], t) for t in (params, states))
+    init_state = prob.init_state(key)
+    moved = [not np.allclose(a, b) for a, b in zip(jax.tree_util.tree_leaves(st0),
+                                                   jax.tree_util.tree_leaves(init_state),
+                                                   strict=True)]
+    assert any(moved)  # the running statistics were trained
+    flat, unravel = ravel_pytree(p0)
+    batch = data.Batch(jnp.asarray(prob.data.x_train, jnp.float64),
+                       jnp.asarray(prob.data.y_train))
+    loss = prob.loss_fn(st0)
+    eigs = np.linalg.eigvalsh(np.asarray(jax.hessian(lambda v: loss(unravel(v), batch))(flat)))
+    rows = result.seeds
+    np.testing.assert_allclose([rows["lambda_max"][0], rows["lambda_min"][0]],
+                               [eigs[-1], eigs[0]], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(rows["train_loss"][0], loss(p0, batch), rtol=1e-10)

@@ -26,7 +26,6 @@ from jax.flatten_util import ravel_pytree
 
 from landscape import data, noise, train
 from landscape.problem import Problem
-from landscape.studies._common import train_config, train_one, train_seeds
 
 __all__ = [
     "Context",
@@ -295,8 +294,8 @@ class Context(NamedTuple):
 
 def _train_config(ctx: Context, batch_size: int, lr: float, **changes) -> train.TrainConfig:
     c, n = ctx.config, ctx.problem.data.num_train
-    return train_config(
-        ctx.problem, optimizer=c.optimizer, learning_rate=lr, momentum=c.momentum,
+    return train.TrainConfig(
+        optimizer=c.optimizer, learning_rate=lr, momentum=c.momentum,
         num_steps=c.num_steps(batch_size, n), batch_size=None if batch_size >= n else batch_size,
         eval_every=c.eval_every(batch_size, n), divergence_factor=c.divergence_factor,
     ).replace(**changes)
@@ -305,7 +304,7 @@ def _train_config(ctx: Context, batch_size: int, lr: float, **changes) -> train.
 def _train_cell(ctx: Context, batch_size: int, lr: float) -> dict[str, Any]:
     cfg = ctx.config
     tcfg = _train_config(ctx, batch_size, lr)
-    result, _ = train_seeds(ctx.problem, tcfg, keys=ctx.keys, progress=False)
+    result = train.train_seeds(ctx.problem, tcfg, keys=ctx.keys, progress=False)
     c = result.curves
     step = np.asarray(c.step)
     metric = np.asarray(getattr(c, cfg.target_metric), np.float64)
@@ -328,8 +327,8 @@ def _train_cell(ctx: Context, batch_size: int, lr: float) -> dict[str, Any]:
 
 def _timing_config(ctx: Context, batch_size: int | None) -> train.TrainConfig:
     c = ctx.config
-    return train_config(ctx.problem, optimizer=c.optimizer, learning_rate=1e-3,
-                        momentum=c.momentum, num_steps=1, batch_size=batch_size)
+    return train.TrainConfig(optimizer=c.optimizer, learning_rate=1e-3, momentum=c.momentum,
+                             num_steps=1, batch_size=batch_size)
 
 
 def _measure(ctx: Context, cases) -> list[StepTime]:
@@ -380,9 +379,9 @@ def _noise_cell(ctx: Context, batch_size: int, lr: float, steps: float) -> dict[
     every = math.ceil(total / k)
     tcfg = _train_config(ctx, batch_size, lr, num_steps=every * k, eval_every=every,
                          record_params=True)
-    result, state = train_one(ctx.problem, tcfg, key=ctx.keys[0], progress=False)
+    result = train.train(ctx.problem, tcfg, key=ctx.keys[0], progress=False)
     unravel = ravel_pytree(result.init_params)[1]
-    loss_fn = ctx.problem.loss_fn(state)  # the final model state of the run
+    loss_fn = ctx.problem.loss_fn(result.state)  # the final model state of the run
     dtype = jnp.result_type(float)
     label_dtype = jax.dtypes.canonicalize_dtype(jnp.int_) if ds.num_classes is not None else dtype
     batch = data.Batch(jnp.asarray(ds.x_train, dtype), jnp.asarray(ds.y_train, label_dtype))

@@ -260,8 +260,9 @@ def _check(problem: Problem, config: Config) -> None:
 
 
 def _train(problem, config, keys, progress):
-    tcfg = _common.train_config(problem, **config.train_settings())
-    result, state = _common.train_seeds(problem, tcfg, keys=keys, progress=progress)
+    tcfg = train.TrainConfig(**config.train_settings())
+    result = train.train_seeds(problem, tcfg, keys=keys, progress=progress)
+    state = result.state
     steps = np.asarray(result.curves.step)
     chosen = _log_spaced(len(steps), config.num_trajectory_points)
     return {

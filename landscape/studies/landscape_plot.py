@@ -197,8 +197,9 @@ def _range(lo, hi, margin, num):
 
 
 def _train(problem, config, keys, progress):
-    tcfg = _common.train_config(problem, **config.train_settings())
-    runs, state = _common.train_seeds(problem, tcfg, keys=keys, progress=progress)
+    tcfg = train.TrainConfig(**config.train_settings())
+    runs = train.train_seeds(problem, tcfg, keys=keys, progress=progress)
+    state = runs.state
     return {
         "trajectory": np.asarray(runs.trajectory),  # (2, E, n)
         "final": np.stack([np.asarray(ravel_pytree(_common.index_tree(runs.params, s))[0])

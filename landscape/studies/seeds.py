@@ -287,13 +287,13 @@ def _unleaves(treedef, stored: Mapping[str, Any] | None):
 def _train(problem: Problem, config: Config, keys, progress: bool) -> dict[str, Any]:
     timings: dict[str, float] = {}
     with timed(timings, "train"):
-        tcfg = _common.train_config(problem, **config.train_settings())
-        trained, state = _common.train_seeds(problem, tcfg, keys=keys, progress=progress)
+        tcfg = train.TrainConfig(**config.train_settings())
+        trained = train.train_seeds(problem, tcfg, keys=keys, progress=progress)
         _common.block(trained.params)
     return {
         "params": _leaves(trained.params),
         "init_params": _leaves(trained.init_params),
-        "state": _leaves(state),
+        "state": _leaves(trained.state),
         "curves": {name: np.asarray(getattr(trained.curves, name))
                    for name in train.Curves._fields},
         "diverged": np.asarray(trained.diverged, bool),
@@ -314,7 +314,8 @@ def _evaluate(problem: Problem, params, states, num_seeds: int) -> dict[str, np.
             out[f"{part}_loss"] = np.full(num_seeds, np.nan)
             out[f"{part}_accuracy"] = np.full(num_seeds, np.nan)
             continue
-        values = batched(params, states, data.Batch(jnp.asarray(batch.x), jnp.asarray(batch.y)))
+        x = jnp.asarray(batch.x, jax.tree_util.tree_leaves(params)[0].dtype)
+        values = batched(params, states, data.Batch(x, jnp.asarray(batch.y)))
         out[f"{part}_loss"] = np.asarray(values["loss"], np.float64)
         out[f"{part}_accuracy"] = np.asarray(values.get("accuracy", jnp.full(num_seeds, jnp.nan)),
                                              np.float64)
@@ -374,7 +375,9 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
     layout = problem.layout
     if layout is None or layout.dense_chain is None:
         skipped["weight_matching"] = NO_CHAIN
-    train_batch = data.Batch(jnp.asarray(problem.data.x_train), jnp.asarray(problem.data.y_train))
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype  # inputs in the parameters' dtype
+    train_batch = data.Batch(jnp.asarray(problem.data.x_train, dtype),
+                             jnp.asarray(problem.data.y_train))
     first = int(np.flatnonzero(ok)[0]) if ok.any() else 0
     line_state = None if stateless else _common.index_tree(states, first)
 

@@ -63,7 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import curvature, data, lanczos, objectives, results
+from landscape import curvature, data, lanczos, objectives, results, train
 from landscape.problem import Problem
 from landscape.studies import _common
 from landscape.studies import spectrum_measure as measure
@@ -238,8 +238,9 @@ class Result(NamedTuple):
 
 
 def _train(problem, config, key, progress):
-    tcfg = _common.train_config(problem, **config.train_settings())
-    result, state = _common.train_one(problem, tcfg, key=key, progress=progress)
+    tcfg = train.TrainConfig(**config.train_settings())
+    result = train.train(problem, tcfg, key=key, progress=progress)
+    state = result.state
     curves = result.curves
     out = {
         "trajectory": np.asarray(result.trajectory),
