@@ -398,3 +398,28 @@ def test_tiny_sweep_on_a_plain_jax_mlp_through_the_command_line(tmp_path, capsys
     assert result.info["problem"]["source"] == "_problems:tiny_mlp"
     assert len(result.batch["batch_size"]) == 3  # 16, 128 and the full batch (140)
     assert result.summary["skipped"] == {}
+
+
+def test_the_sweep_on_a_flax_nnx_model():
+    nnx = pytest.importorskip("flax.nnx")
+    from landscape.adapters.flax_nnx import from_nnx
+
+    class MLP(nnx.Module):
+        def __init__(self, rngs):
+            self.hidden = nnx.Linear(2, 6, rngs=rngs, param_dtype=jnp.float64)
+            self.drop = nnx.Dropout(0.1, rngs=rngs)
+            self.out = nnx.Linear(6, 2, rngs=rngs, param_dtype=jnp.float64)
+
+        def __call__(self, x):
+            return self.out(self.drop(nnx.relu(self.hidden(x))))
+
+    ds = data.xor(num_samples=200, seed=1).astype(np.float64)
+    prob = from_nnx(lambda key: MLP(nnx.Rngs(key)), ds, name="nnx MLP")
+    config = bs.Config(**{**TINY, "max_steps": 100})
+    result = bs.run(prob, config, progress=False)
+    assert result.info["problem"]["name"] == "nnx MLP"
+    assert set(result.runs["batch_size"]) == set(config.batch_sizes(ds.num_train))
+    nz = result.noise
+    assert np.all(nz["b_simple"] > 0)
+    np.testing.assert_allclose(nz["b_simple"], nz["trace_cov"] / nz["grad_sq_norm"], rtol=1e-6)
+    assert bs.format_summary(result.summary)
