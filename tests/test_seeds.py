@@ -467,9 +467,6 @@ def test_an_equinox_mlp_is_matched_through_its_layout(key):
     assert np.all(pairs["aligned_distance"] <= pairs["distance"] + 1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="train.train_seeds refuses the Equinox adapter's parameters (a "
-                          "partitioned module) in landscape.problem.check_params")
 def test_the_seed_study_on_an_equinox_mlp():
     prob = _equinox_problem()
     config = _tiny(num_seeds=3, num_steps=20, eval_every=10, num_interp_pairs=2,
