@@ -1,25 +1,23 @@
-"""Seeds of an Equinox MLP, aligned by weight matching (seconds at this size).
+"""Seeds of an Equinox MLP, aligned by weight matching through the Equinox layout.
 
 ``problem()`` returns the Problem, so scripts take it as
-``--problem examples.equinox_mlp:problem``. ``main()`` trains a few seeds and
-compares every pair before and after weight matching: the relative distance and
-the loss barrier on the straight line between the two solutions.
+``--problem examples.equinox_mlp:problem``. ``main()`` runs the seed study
+(:func:`landscape.studies.seeds.run`) at a tiny size: a few seeds, every pair
+compared before and after weight matching (relative distance and the loss barrier
+on the straight line between the two solutions).
 
 Run: ``python -m examples.equinox_mlp``.
 """
 
 from __future__ import annotations
 
-import itertools
-
 import equinox as eqx
-import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 
-from landscape import alignment, data, surfaces, train
+from landscape import data
 from landscape.adapters.equinox import from_equinox
 from landscape.problem import Problem
+from landscape.studies import seeds
 
 
 def problem(num_samples: int = 300, width: int = 16, depth: int = 2) -> Problem:
@@ -32,37 +30,18 @@ def problem(num_samples: int = 300, width: int = 16, depth: int = 2) -> Problem:
     )
 
 
-def main(num_seeds: int = 3, num_steps: int = 300, progress: bool = False) -> list[dict]:
-    prob = problem()
-    config = train.TrainConfig(optimizer="adam", learning_rate=0.01, num_steps=num_steps,
-                               eval_every=num_steps // 3, batch_size=32)
-    runs = train.train_seeds(prob, config, keys=jax.random.split(jax.random.key(0), num_seeds),
-                             progress=progress)
-    alignment.require_dense_chain(prob.layout)
-    loss = prob.loss_fn()
-    x = jnp.asarray(prob.data.x_train, jax.tree_util.tree_leaves(runs.params)[0].dtype)
-    batch = data.Batch(x, jnp.asarray(prob.data.y_train))
-    seeds = [jax.tree_util.tree_map(lambda a, i=i: a[i], runs.params) for i in range(num_seeds)]
-    unravel = ravel_pytree(seeds[0])[1]
-
-    def f(v, b):
-        return loss(unravel(v), b)
-
-    rows = []
-    for i, j in itertools.combinations(range(num_seeds), 2):
-        match = alignment.weight_matching(seeds[i], seeds[j], key=jax.random.key(1),
-                                          layout=prob.layout)
-        row = {"pair": (i, j)}
-        for name, other in (("before", seeds[j]), ("after", match.params)):
-            line = surfaces.interpolate(f, ravel_pytree(seeds[i])[0], ravel_pytree(other)[0],
-                                        batch, num_points=11)
-            row[f"distance_{name}"] = float(alignment.relative_distance(seeds[i], other))
-            row[f"barrier_{name}"] = float(surfaces.barrier(line.ts, line.losses)[0])
-        rows.append(row)
-        print(f"seeds {i}-{j}: distance {row['distance_before']:.3f} -> "
-              f"{row['distance_after']:.3f}, barrier {row['barrier_before']:.4f} -> "
-              f"{row['barrier_after']:.4f} nats")
-    return rows
+def main(num_seeds: int = 3, num_steps: int = 300, run_dir=None, progress: bool = False,
+         measure_curvature: bool = False) -> seeds.Result:
+    """Run the seed study at a tiny size (``run_dir``: where to save it, none to keep it
+    in memory) and print its summary."""
+    config = seeds.Config(num_seeds=num_seeds, optimizer="adam", learning_rate=0.01,
+                          num_steps=num_steps, batch_size=32,
+                          eval_every=max(1, num_steps // 3), num_interp_pairs=1,
+                          num_interp_points=11, lanczos_iters=10, slq_probes=1, slq_iters=10,
+                          trace_probes=4, measure_curvature=measure_curvature)
+    result = seeds.run(problem(), config, run_dir, progress=progress)
+    print(seeds.format_summary(result.summary))
+    return result
 
 
 if __name__ == "__main__":

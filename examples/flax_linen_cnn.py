@@ -1,28 +1,30 @@
 """A Flax Linen CNN with BatchNorm and Dropout: spectrum, classification of the end
-point and a 2-D filter-normalised slice (seconds at this size).
+point and a 2-D filter-normalised slice.
 
 ``problem()`` returns the Problem (``--problem examples.flax_linen_cnn:problem``).
-``main()`` trains one seed (batch statistics and dropout in training), then, in
-evaluation mode (running statistics, no dropout): the dense Hessian spectrum of
-the training loss at the end point, its index (negative eigenvalues beyond a
-tolerance) with the gradient norm, and the loss on a plane spanned by two
-filter-normalised random directions (Li et al. 2018), normalised along the
-kernels' output axis from the problem's layout.
+``main()`` runs, at a tiny size, the spectrum study
+(:func:`landscape.studies.spectrum.run`: curvature in evaluation mode, running
+statistics and no dropout), the landscape study
+(:func:`landscape.studies.landscape_plot.run`, whose random plane is spanned by two
+filter-normalised directions, Li et al. 2018, normalised along the kernels' output
+axis from the problem's layout), and classifies the trained point with
+:func:`landscape.critical.classify` (dense Hessian of the eval-mode loss).
 
 Run: ``python -m examples.flax_linen_cnn``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax.flatten_util import ravel_pytree
 
-from landscape import curvature, data, surfaces, train
+from landscape import critical, data, train
 from landscape.adapters.flax_linen import from_linen
-from landscape.problem import Problem, weight_axes
+from landscape.problem import Problem
+from landscape.studies import landscape_plot, spectrum
 
 
 class CNN(nn.Module):
@@ -43,34 +45,36 @@ def problem(num_samples: int = 200) -> Problem:
     return from_linen(CNN(), ds, name="flax CNN (BatchNorm, Dropout)")
 
 
-def main(num_steps: int = 200, grid: int = 9, progress: bool = False) -> dict:
+def main(num_steps: int = 200, grid: int = 9, run_dir=None, progress: bool = False) -> dict:
+    """Run both studies and the classification at a tiny size (``run_dir``: where to save
+    the studies, in sub-directories, none to keep them in memory); return
+    ``{"spectrum": Result, "landscape": Result, "classification": Classification}``."""
     prob = problem()
+    sub = (lambda name: None) if run_dir is None else (lambda name: Path(run_dir) / name)
+    spec = spectrum.run(prob, spectrum.Config(
+        learning_rate=0.1, num_steps=num_steps, eval_every=max(1, num_steps // 4), num_top=3,
+        lanczos_iters=20, slq_iters=10, slq_probes=2, layer_iters=10, spread_subsamples=0,
+        gauss_newton=False), sub("spectrum"), progress=progress)
+    print(spectrum.format_summary(spec.summary))
+    plot = landscape_plot.run(prob, landscape_plot.Config(
+        learning_rate=0.01, num_steps=num_steps, eval_every=max(1, num_steps // 4),
+        batch_size=32, grid_points=grid, num_interp_points=5, bezier_steps=5),
+        sub("landscape"), progress=progress)
+    print(landscape_plot.format_summary(plot.summary))
+    # the trained point: one seed (batch statistics and dropout in training), then the
+    # eval-mode loss (running statistics, dropout off)
     config = train.TrainConfig(optimizer="adam", learning_rate=0.01, num_steps=num_steps,
-                               eval_every=num_steps // 4, batch_size=32)
+                               eval_every=max(1, num_steps // 4), batch_size=32)
     run = train.train(prob, config, key=jax.random.key(0), progress=progress)
-    params, state = run.params, run.state
-    loss = prob.loss_fn(state)  # evaluation mode: running statistics, dropout off
-    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    loss = prob.loss_fn(run.state)
+    dtype = jax.tree_util.tree_leaves(run.params)[0].dtype
     batch = data.Batch(jnp.asarray(prob.data.x_train, dtype), jnp.asarray(prob.data.y_train))
-    hessian = np.asarray(curvature.dense_hessian(loss, params, batch), np.float64)
-    eigs = np.linalg.eigvalsh(0.5 * (hessian + hessian.T))
-    tol = 1e-4 * max(abs(eigs).max(), 1e-12)
-    index = int(np.sum(eigs < -tol))
-    grad = float(curvature.grad_norm(loss, params, batch))
-    x0, unravel = ravel_pytree(params)
-    d = surfaces.random_directions(jax.random.key(1), params, num=2,
-                                   weight_axes=weight_axes(params, prob.layout))
-    alphas = jnp.linspace(-1.0, 1.0, grid, dtype=dtype)
-    plane = surfaces.slice_2d(lambda v, b: loss(unravel(v), b), x0, d[0], d[1], alphas, alphas,
-                              batch)
-    out = {"num_params": prob.num_params(params), "lambda_max": float(eigs[-1]),
-           "lambda_min": float(eigs[0]), "index": index, "grad_norm": grad,
-           "slice_min": float(jnp.min(plane.losses)), "slice_center": float(
-               plane.losses[grid // 2, grid // 2])}
-    print(f"{prob.name}: {out['num_params']} parameters; lambda_max {out['lambda_max']:.4g}, "
-          f"lambda_min {out['lambda_min']:.3g}, {index} negative eigenvalues beyond "
-          f"{tol:.2g}, |grad| {grad:.3g}; slice loss at the centre {out['slice_center']:.4f}")
-    return out
+    found = critical.classify(loss, run.params, batch, key=jax.random.key(1), method="dense")
+    print(f"{prob.name}: the trained point is {found.kind} (lambda_min "
+          f"{float(found.lambda_min):.3g}, lambda_max {float(found.lambda_max):.4g}, "
+          f"{float(found.num_negative):.0f} eigenvalues below -tau, |grad| "
+          f"{float(found.grad_norm):.3g})")
+    return {"spectrum": spec, "landscape": plot, "classification": found}
 
 
 if __name__ == "__main__":

@@ -1,23 +1,22 @@
-"""A Flax NNX MLP with Dropout: steps to a target loss across batch sizes (seconds at
-this size).
+"""A Flax NNX MLP with Dropout: steps to a target loss across batch sizes.
 
 ``problem()`` returns the Problem (``--problem examples.flax_nnx_model:problem``).
-``main()`` trains two seeds at each batch size with the same learning rate and
-reports the median number of steps (and examples) until the training loss first
-falls below the target.
+``main()`` runs the batch-size study (:func:`landscape.studies.batch_size.run`) at a
+tiny size: a few batch sizes, two seeds each, the learning rate of each batch size
+chosen from a short grid, and the median number of steps (and examples) until the
+training loss first falls below the target.
 
 Run: ``python -m examples.flax_nnx_model``.
 """
 
 from __future__ import annotations
 
-import jax
-import numpy as np
 from flax import nnx
 
-from landscape import data, train
+from landscape import data
 from landscape.adapters.flax_nnx import from_nnx
 from landscape.problem import Problem
+from landscape.studies import batch_size
 
 
 class MLP(nnx.Module):
@@ -36,22 +35,24 @@ def problem(num_samples: int = 400) -> Problem:
                     name="nnx MLP (dropout)")
 
 
-def main(batch_sizes=(8, 32, 128), target: float = 0.5, num_steps: int = 400,
-         progress: bool = False) -> dict:
-    prob = problem()
-    keys = jax.random.split(jax.random.key(0), 2)
-    out = {}
-    for b in batch_sizes:
-        config = train.TrainConfig(optimizer="momentum", learning_rate=0.05,
-                                   num_steps=num_steps, eval_every=10, batch_size=b)
-        runs = train.train_seeds(prob, config, keys=keys, progress=progress)
-        loss = np.asarray(runs.curves.train_loss)
-        steps = np.asarray(runs.curves.step)
-        first = [int(steps[np.argmax(row < target)]) if np.any(row < target) else np.inf
-                 for row in loss]
-        out[b] = float(np.median(first))
-        print(f"batch {b:4d}: {out[b]:.0f} steps ({out[b] * b:.0f} examples) to loss {target}")
-    return out
+def main(min_batch_size: int = 8, batch_factor: int = 4, max_batch_size: int | None = 128,
+         target: float = 0.5, max_steps: int = 400, lr_factors=(0.5, 1.0), run_dir=None,
+         progress: bool = False) -> batch_size.Result:
+    """Run the batch-size study at a tiny size (batch sizes ``min_batch_size *
+    batch_factor**k`` up to ``max_batch_size``; ``run_dir``: where to save it, none to
+    keep it in memory; ``lr_factors``: the rates tried, multiples of 0.05 at batch
+    size 32 scaled by the square root of the batch size) and print its summary."""
+    config = batch_size.Config(
+        optimizer="momentum", min_batch_size=min_batch_size, batch_factor=batch_factor,
+        max_batch_size=max_batch_size, num_seeds=2, base_lr=0.05, base_batch=32,
+        lr_factors=tuple(lr_factors), lr_extensions=0, target=target, min_steps=20,
+        max_epochs=2.0, max_steps=max_steps, num_evals=10, timing_steps=5,
+        timing_repeats=2, timing_min_seconds=0.001, dataset_sizes=(100,),
+        size_batch=min_batch_size, noise_batch=min_batch_size, noise_points=2,
+        noise_samples=8, two_batch_sizes=(4, 32), two_batch_count=4, chunk_size=64)
+    result = batch_size.run(problem(), config, run_dir, progress=progress)
+    print(batch_size.format_summary(result.summary))
+    return result
 
 
 if __name__ == "__main__":

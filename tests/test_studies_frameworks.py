@@ -1,0 +1,73 @@
+"""The studies end to end on models of the framework adapters, at a tiny size.
+
+The Flax Linen CNN with BatchNorm and Dropout runs the spectrum and landscape studies
+(and the classification of its trained point) in tests/test_examples.py; here the
+Equinox MLP runs spectrum, critical_points and landscape_plot, each part run or
+skipped as its layout allows, and the summary says which.
+"""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from landscape import data
+from landscape.studies import critical_points as cp
+from landscape.studies import landscape_plot as lp
+from landscape.studies import spectrum
+
+eqx = pytest.importorskip("equinox")
+
+from landscape.adapters.equinox import from_equinox  # noqa: E402
+
+
+def _equinox_mlp(num_samples=60, width=4):
+    # float64 inputs: critical_points and landscape_plot do not cast float32 inputs to an
+    # Equinox model's float64 parameters under x64 (the loss fails on strict promotion)
+    ds = data.gaussian_mixture(num_samples=num_samples, num_classes=3, dim=4,
+                               seed=0).astype(np.float64)
+    prob = from_equinox(lambda key: eqx.nn.MLP(ds.in_dim, ds.out_dim, width, 1,
+                                               activation=jnp.tanh, key=key),
+                        ds, name=f"equinox MLP {width}x1")
+    n = (4 * width + width) + (width * 3 + 3)
+    return prob, n
+
+
+@pytest.mark.slow  # the spectrum study runs on the Linen CNN in test_examples.py by default
+def test_spectrum_on_an_equinox_mlp():
+    prob, n = _equinox_mlp()
+    config = spectrum.Config(num_steps=6, eval_every=3, num_top=2, lanczos_iters=8, slq_iters=6,
+                             slq_probes=1, sharpness_iters=4, layer_iters=4,
+                             spread_subsamples=0, gauss_newton=False)
+    result = spectrum.run(prob, config, progress=False)
+    s = result.summary
+    assert result.num_params == n and s["curvature_mode"] == "eval"
+    assert set(s["skipped"]) == {"spread", "gauss_newton"}  # both turned off, nothing else
+    assert result.layers is not None and len(result.layers["name"]) == 2  # the two weights
+    assert result.sharpness is not None and len(result.sharpness["lambda_max"]) == 3
+    top = result.spectra["trained"]["top"]
+    assert np.all(np.diff(top) <= 1e-12) and top[0] > 0
+    # the largest eigenvalue bounds every layer's (a principal submatrix's) from above
+    assert np.all(result.layers["trained_lambda_max"] <= top[0] * (1 + 1e-6) + 1e-9)
+
+
+def test_critical_points_on_an_equinox_mlp():
+    prob, _ = _equinox_mlp(num_samples=40, width=3)
+    config = cp.Config(num_seeds=2, num_steps=40, eval_every=10, num_trajectory_points=3,
+                       num_random=1, max_iters=15, chunk_size=8)
+    result = cp.run(prob, config, progress=False)
+    s = result.summary
+    assert s["skipped"] == {}
+    assert len(result.endpoints["kind"]) == 2
+    assert sum(s["endpoint_kind_counts"].values()) == 2
+
+
+def test_landscape_plot_on_an_equinox_mlp_uses_its_layout():
+    prob, n = _equinox_mlp()
+    assert prob.layout is not None
+    config = lp.Config(num_steps=20, eval_every=10, batch_size=None, learning_rate=0.05,
+                       grid_points=3, num_interp_points=3, bezier_steps=2)
+    result = lp.run(prob, config, progress=False)
+    assert "random_plane" not in result.summary["skipped"]  # filter-normalised via the layout
+    plane = result.random_plane.losses
+    assert plane.shape == (3, 3) and np.all(np.isfinite(plane))
+    assert result.pca_plane.losses.shape == (3, 3) and result.bezier is not None
