@@ -46,9 +46,6 @@ def test_flax_linen_cnn_spectrum_slice_and_classification():
         assert float(found.grad_norm) > float(found.grad_threshold)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="batch_size_measure's timed step adds float64 updates to the NNX "
-                          "model's float32 parameters under x64 with strict promotion")
 def test_flax_nnx_batch_size_study():
     prob = flax_nnx_model.problem()
     assert not prob.has_state and prob.layout.dense_chain is not None

@@ -167,6 +167,7 @@ def _timed_steps_fn(problem: Problem, config: train.TrainConfig, num_train: int,
         _, grads = jax.value_and_grad(objective)(params, state, batch)
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates = jax.tree_util.tree_map(lambda u, p: u.astype(p.dtype), updates, params)
         return (optax.apply_updates(params, updates), opt_state, perm, key, state)
 
     def run_steps(carry, start, x, y):
