@@ -569,9 +569,11 @@ def default_loss(data: Dataset) -> str:
 
 
 def from_model(model, data: Dataset, *, loss: str | Callable | None = None) -> Problem:
-    """A Problem from a built-in :class:`~landscape.models.Model` (its layout included);
-    ``loss`` defaults to :func:`default_loss` of ``data``."""
-    layout = dense_list_layout(jax.eval_shape(model.init, jax.random.key(0)))
+    """A Problem from a built-in :class:`~landscape.models.Model` (its layout included
+    when its parameters are a list of layers, as :func:`landscape.models.mlp` makes them;
+    otherwise none is declared); ``loss`` defaults to :func:`default_loss` of ``data``."""
+    shapes = jax.eval_shape(model.init, jax.random.key(0))
+    layout = dense_list_layout(shapes) if isinstance(shapes, (list, tuple)) else None
     return from_functions(model.init, model.apply, data, loss=loss, name=model.name,
                           layout=layout, info={"framework": "landscape"})
 
