@@ -434,6 +434,8 @@ def extreme_eigs(
     num_keep: int | None = None,
     check_every: int = 5,
     check_multiplicity: bool = False,
+    rtol: float = 0.0,
+    keep_rule: str = "dynamic",
 ) -> Callable:
     """Extreme eigenpairs of a symmetric operator by (thick-restarted) Lanczos.
 
@@ -511,6 +513,10 @@ def extreme_eigs(
     every = _check_int("check_every", check_every, minimum=1)
     if not (isinstance(tol, int | float) and math.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol: must be a finite non-negative number, got {tol!r}")
+    if keep_rule not in ("dynamic", "fixed"):
+        raise ValueError(f"keep_rule: unknown {keep_rule!r}; choose 'dynamic' or 'fixed'")
+    if not (isinstance(rtol, int | float) and math.isfinite(rtol) and 0 <= rtol < 1):
+        raise ValueError(f"rtol: must be a finite number in [0, 1), got {rtol!r}")
     ends = 2 if which == "both" else 1
     wanted = ends * m
     if wanted > k:
@@ -527,6 +533,12 @@ def extreme_eigs(
             f"keeps the wanted vectors and still adds new ones, got {p}"
         )
     p = max(min(p, k - 2), wanted) if r_max > 0 else p
+    dynamic = (
+        keep_rule == "dynamic"
+        and num_keep is None
+        and which in ("smallest", "largest")
+        and not check_multiplicity
+    )
 
     def wanted_idx(j):
         lo = jnp.arange(m)
@@ -564,7 +576,7 @@ def extreme_eigs(
         res = _residual_bounds(s, y)
         active = jnp.arange(k) < s.j
         scale = jnp.max(jnp.where(active, jnp.abs(theta), 0.0))
-        conv = res <= tol * scale
+        conv = res <= tol * scale + rtol * jnp.abs(theta)
         all_conv = jnp.all(conv[pick(theta, s.j)]) & (s.j >= wanted)
         return run._replace(theta=theta, y=y, res=res, conv=conv, all_conv=all_conv)
 
@@ -590,15 +602,23 @@ def extreme_eigs(
         return jax.lax.while_loop(cond, steps, run._replace(all_conv=jnp.zeros((), bool)))
 
     def restart(run: _Run, theta, y, conv, fresh) -> _Run:
-        """Thick restart: keep ``p`` Ritz vectors and go on from the residual direction
+        """Thick restart: keep ``p`` Ritz vectors (or, with ``dynamic``, the counts at
+        each end that :func:`_dynamic_counts` picks) and go on from the residual direction
         or, when ``fresh`` (only with ``check_multiplicity``), keep the converged ones
         and go on from a new vector orthogonal to them."""
         s = run.krylov
+        width, count = p, p
         if which == "magnitude":
             keep, valid = magnitude_idx(theta, s.j, p)
         else:
             sel = wanted_idx(s.j)
-            if which == "both":
+            if dynamic:
+                width = k - 2
+                count_lo, count_hi = _dynamic_counts(theta, s.j, m, lowest=which == "smallest")
+                if which == "largest":
+                    count_lo, count_hi = count_hi, count_lo
+                count = count_lo + count_hi
+            elif which == "both":
                 lo_conv = jnp.all(conv[sel[:m]])
                 hi_conv = jnp.all(conv[sel[m:]])
                 count_hi = jnp.where(
@@ -609,7 +629,9 @@ def extreme_eigs(
                 count_lo, count_hi = p, 0
             else:
                 count_lo, count_hi = 0, p
-            keep, valid = select(s.j, count_lo, count_hi, p)
+            keep, valid = select(s.j, count_lo, count_hi, width)
+        if dynamic:
+            return _restart_dynamic(run, theta, y, keep, valid, count)
         ykeep = y[:, keep]  # (k, p)
         carried = s.dropped @ jnp.abs(ykeep)
         arrow = s.coupling * jnp.take(ykeep, s.j - 1, axis=0)
@@ -639,6 +661,24 @@ def extreme_eigs(
         krylov = s._replace(
             basis=basis, proj=proj, dropped=dropped, pending=pending, coupling=coupling, j=j_new
         )
+        return run._replace(krylov=krylov, num_restarts=run.num_restarts + 1)
+
+    def _restart_dynamic(run: _Run, theta, y, keep, valid, count) -> _Run:
+        """The thick restart of ``restart`` with a traced number ``count`` of kept vectors
+        (the first ``count`` of ``keep``, in a static width of ``k - 2``)."""
+        s = run.krylov
+        ykeep = jnp.where(valid[None, :], y[:, keep], 0.0)  # (k, k - 2)
+        carried = s.dropped @ jnp.abs(ykeep)
+        arrow = s.coupling * jnp.take(ykeep, s.j - 1, axis=0)
+        theta_keep = jnp.where(valid, theta[keep], 0.0)
+        width = keep.shape[0]
+        idx = jnp.arange(k)
+        basis = s.basis.at[:width].set(ykeep.T @ s.basis)
+        proj = jnp.zeros_like(s.proj).at[idx[:width], idx[:width]].set(theta_keep)
+        proj = proj.at[count, :width].set(arrow).at[:width, count].set(arrow)
+        dropped = jnp.zeros_like(s.dropped).at[:width].set(carried)
+        j_new = jnp.asarray(count, s.j.dtype)
+        krylov = s._replace(basis=basis, proj=proj, dropped=dropped, j=j_new)
         return run._replace(krylov=krylov, num_restarts=run.num_restarts + 1)
 
     def outer(run: _Run, matvec, args) -> _Run:
@@ -720,6 +760,42 @@ def extreme_eigs(
         )
 
     return eigs
+
+
+def _dynamic_counts(theta, j, m: int, *, lowest: bool):
+    """How many Ritz vectors a thick restart keeps at the wanted end and at the other.
+
+    Among ``(near, far)`` with ``near >= m`` wanted-end vectors, ``far >= 0`` other-end
+    vectors and at least two new steps, the pair that maximises the convergence the
+    next cycle buys, ``(k - near - far) * sqrt(gap)`` with ``gap = (theta_near -
+    theta_{m-1}) / (theta_{j-1-far} - theta_near)``: the number of new steps times the
+    rate of a Chebyshev polynomial on the part of the spectrum left unresolved
+    (Stathopoulos, Saad & Wu 1998; Yamazaki et al. 2010). Keeping vectors at the far
+    end deflates outliers there (the large eigenvalues of a Hessian), which widens the
+    relative gap at the wanted end. Returns ``(near, far)`` (traced), counted from the
+    wanted end (``lowest``: the smallest Ritz values)."""
+    k = theta.shape[0]
+    active = jnp.arange(k) < j
+    t = jnp.where(active, theta, 0.0)
+    if not lowest:  # mirror: the wanted end first, in ascending order of -theta
+        t = -jnp.roll(t[::-1], j - k)
+    near = jnp.arange(k)[:, None]
+    far = jnp.arange(k)[None, :]
+    ok = (near >= m) & (near + far <= j - 2)
+    top = jnp.take(t, jnp.clip(j - 1 - far, 0, k - 1))
+    bottom = jnp.take(t, jnp.clip(near, 0, k - 1))
+    ref = t[m - 1]
+    num = jnp.maximum(bottom - ref, 0.0)
+    den = jnp.maximum(top - bottom, jnp.finfo(t.dtype).tiny)
+    score = jnp.where(ok, (k - near - far) * jnp.sqrt(num / den), -1.0)
+    best = jnp.argmax(score.ravel())
+    near_best, far_best = best // k, best % k
+    default = jnp.minimum(jnp.maximum(m + 1, k // 2), j - 2)
+    good = jnp.max(score) > 0
+    return (
+        jnp.where(good, near_best, default).astype(jnp.result_type(j)),
+        jnp.where(good, far_best, 0).astype(jnp.result_type(j)),
+    )
 
 
 # ----------------------------------------------------------------------------------
