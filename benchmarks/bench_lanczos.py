@@ -26,6 +26,7 @@ negative Ritz value any run produced: every Ritz value is a Rayleigh quotient, s
 smallest of them is the best upper bound on lambda_min at hand.
 
     python benchmarks/bench_lanczos.py [--sizes 85k 1.1M] [--steps 2000] [--examples N]
+    python benchmarks/bench_lanczos.py --lambda-min     # equal memory: bench_lambda_min.py
 """
 
 from __future__ import annotations
@@ -211,5 +212,13 @@ if __name__ == "__main__":
     parser.add_argument("--examples", type=int, default=None,
                         help="training examples in the Hessian (default: all)")
     parser.add_argument("--no-pyhessian", action="store_true", help="skip PyHessian")
+    parser.add_argument("--lambda-min", action="store_true",
+                        help="only lambda_min at equal memory (bench_lambda_min)")
+    import bench_lambda_min
+
+    bench_lambda_min.add_arguments(parser)
     args = parser.parse_args()
+    if args.lambda_min:
+        bench_lambda_min.from_args(args)
+        raise SystemExit(0)
     main(tuple(args.sizes), args.steps, args.examples, not args.no_pyhessian)

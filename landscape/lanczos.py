@@ -787,7 +787,8 @@ def _dynamic_counts(theta, j, m: int, *, lowest: bool):
     ref = t[m - 1]
     num = jnp.maximum(bottom - ref, 0.0)
     den = jnp.maximum(top - bottom, jnp.finfo(t.dtype).tiny)
-    score = jnp.where(ok, (k - near - far) * jnp.sqrt(num / den), -1.0)
+    steps = (k - near - far).astype(t.dtype)
+    score = jnp.where(ok, steps * jnp.sqrt(num / den), -1.0)
     best = jnp.argmax(score.ravel())
     near_best, far_best = best // k, best % k
     default = jnp.minimum(jnp.maximum(m + 1, k // 2), j - 2)
