@@ -28,6 +28,10 @@ with lambda_min = -1e-4 lambda_max).
 
     python benchmarks/bench_lambda_min.py [--problems heldout tiny 85k 1.1M] [--examples N]
     python benchmarks/bench_lanczos.py --lambda-min ...      # the same
+    python benchmarks/bench_lambda_min.py --top --problems 85k --oracle-steps 120
+
+``--top`` does the same for the top-1 and top-10 eigenvalues of the MLPs (relative
+accuracy 1e-4, bases of 20/21, eigsh's defaults for k = 1 and 10, and 40).
 """
 
 from __future__ import annotations
@@ -91,17 +95,20 @@ def mlp_problem(label, *, steps, examples):
                    op.matvec, op.args, op.size, jnp.float32)
 
 
-def ours(prob, v0, *, ncv, rtol, max_matvecs):
-    eigs = lanczos.extreme_eigs(num_iters=ncv, which="smallest", tol=0.0, rtol=rtol,
+def ours(prob, v0, *, ncv, rtol, max_matvecs, which="smallest", k=1):
+    """(matvecs, the wanted Ritz values, residuals, status, seconds with compile)."""
+    eigs = lanczos.extreme_eigs(num_iters=ncv, num_eigs=k, which=which, tol=0.0, rtol=rtol,
                                 num_restarts=max_matvecs // 2, check_every=1)
     run = jax.jit(eigs, static_argnums=0)
     start = time.perf_counter()
     res = jax.block_until_ready(run(prob.matvec, v0, *prob.args))
-    return (int(res.num_matvecs), float(res.eigvals[0]), float(res.residuals[0]),
-            lanczos.status_message(res.status), time.perf_counter() - start)
+    vals = np.asarray(res.eigvals, np.float64)
+    return (int(res.num_matvecs), float(vals[0]) if k == 1 else vals,
+            np.asarray(res.residuals), lanczos.status_message(res.status),
+            time.perf_counter() - start)
 
 
-def scipy_eigsh(prob, v0, *, ncv, rtol, max_matvecs):
+def scipy_eigsh(prob, v0, *, ncv, rtol, max_matvecs, which="SA", k=1):
     count = [0]
 
     def mv(x):
@@ -112,12 +119,13 @@ def scipy_eigsh(prob, v0, *, ncv, rtol, max_matvecs):
     op = LinearOperator((prob.size, prob.size), matvec=mv, dtype=np.float64)
     start = time.perf_counter()
     try:
-        (val,) = eigsh(op, k=1, which="SA", ncv=ncv, tol=rtol, v0=np.asarray(v0, np.float64),
-                       return_eigenvectors=False, maxiter=max_matvecs // max(ncv // 2, 1))
+        vals = eigsh(op, k=k, which=which, tol=rtol, v0=np.asarray(v0, np.float64), ncv=ncv,
+                     return_eigenvectors=False, maxiter=max_matvecs // max(ncv // 2, 1))
     except Exception as exc:  # noqa: BLE001 - ArpackNoConvergence: report the count
-        val = getattr(exc, "eigenvalues", [np.nan])
-        val = val[0] if len(val) else np.nan
-    return count[0], float(val), time.perf_counter() - start
+        vals = getattr(exc, "eigenvalues", np.full(k, np.nan))
+        vals = vals if len(vals) else np.full(k, np.nan)
+    vals = np.sort(np.asarray(vals, np.float64))
+    return count[0], float(vals[0]) if k == 1 else vals, time.perf_counter() - start
 
 
 def unrestarted(prob, v0, *, steps):
@@ -133,6 +141,57 @@ def unrestarted(prob, v0, *, steps):
         thetas.append(w[0])
         resids.append(abs(tail[j - 1] * y[-1, 0]))
     return np.array(thetas), np.array(resids)
+
+
+def unrestarted_top(prob, v0, *, steps, k):
+    """The ``k`` largest Ritz values and their residual bounds after every step."""
+    t = jax.jit(lanczos.tridiagonalize(num_iters=steps), static_argnums=0)(
+        prob.matvec, v0, *prob.args)
+    a = np.asarray(t.alphas, np.float64)
+    b = np.asarray(t.betas, np.float64)
+    tail = np.append(b, float(t.remainder_norm))
+    thetas, resids = [], []
+    for j in range(k, steps + 1):
+        w, y = eigh_tridiagonal(a[:j], b[: j - 1], select="i", select_range=(j - k, j - 1))
+        thetas.append(w)
+        resids.append(np.abs(tail[j - 1] * y[-1, :]))
+    return np.array(thetas), np.array(resids)
+
+
+def run_top(prob, *, oracle_steps, max_matvecs, seed=1):
+    """top-1 and top-10 at equal memory: ours and eigsh at eigsh's default basis for that
+    k (20, 21) and at 40, relative accuracy 1e-4 of each eigenvalue; the unrestarted
+    limit from the same start vector."""
+    v0 = jax.random.normal(jax.random.key(seed), (prob.size,), prob.dtype)
+    print(f"\n== top eigenvalues, {prob.label}: n = {prob.size}", flush=True)
+    jax.block_until_ready(prob.jitted(v0, *prob.args))
+    rtol, rows = 1e-4, []
+    thetas, resids = unrestarted_top(prob, v0, steps=oracle_steps, k=10)
+    ref = thetas[-1]  # the last step's top ten (their residual bounds are printed)
+    print(f"   reference top-10 (unrestarted, {oracle_steps} steps, max residual/theta "
+          f"{np.max(resids[-1] / np.abs(ref)):.1e}): {np.round(ref[::-1], 5)}")
+    print(f"{'quantity':<8} {'ncv':>4} | {'ours':>5} {'err':>8} | {'eigsh':>5} {'err':>8} | "
+          f"{'limit: error':>12} {'residual rule':>13} | {'ours/eigsh':>10}")
+    for k, ncvs in ((1, (20, 40)), (10, (21, 40))):
+        want = ref[-k:]
+        th, rs = thetas[:, -k:], resids[:, -k:]
+        lim_err = first(np.all(np.abs(th - want) <= rtol * np.abs(want), axis=1))
+        lim_res = first(np.all(rs <= rtol * np.abs(th), axis=1))
+        lim_err = None if lim_err is None else lim_err + 9  # thetas start at step 10
+        lim_res = None if lim_res is None else lim_res + 9
+        for ncv in ncvs:
+            o = ours(prob, v0, ncv=ncv, rtol=rtol, max_matvecs=max_matvecs, which="largest",
+                     k=k)
+            e = scipy_eigsh(prob, v0, ncv=ncv, rtol=rtol, max_matvecs=max_matvecs, which="LA",
+                            k=k)
+            o_err = float(np.max(np.abs(np.atleast_1d(o[1]) - want) / np.abs(want)))
+            e_err = float(np.max(np.abs(np.atleast_1d(e[1]) - want) / np.abs(want)))
+            rows.append(dict(problem=prob.label, quantity=f"top-{k}", ncv=ncv, rtol=rtol,
+                             ours=o[0], ours_error=o_err, eigsh=e[0], eigsh_error=e_err,
+                             limit_error=lim_err, limit_residual=lim_res))
+            print(f"top-{k:<4} {ncv:>4} | {o[0]:>5} {o_err:>8.1e} | {e[0]:>5} {e_err:>8.1e} | "
+                  f"{lim_err!s:>12} {lim_res!s:>13} | {o[0] / e[0]:>10.2f}", flush=True)
+    return rows
 
 
 def first(mask):
@@ -189,7 +248,7 @@ def run_problem(prob, *, oracle_steps, max_matvecs, seed=1):
 
 
 def main(problems=("heldout", "tiny", "85k"), *, steps=300, examples=1000, oracle_steps=400,
-         max_matvecs=20_000):
+         max_matvecs=20_000, top=False):
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}")
     out = []
     for name in problems:
@@ -205,6 +264,10 @@ def main(problems=("heldout", "tiny", "85k"), *, steps=300, examples=1000, oracl
                 jax.config.update("jax_enable_x64", saved)
         else:
             prob = mlp_problem(name, steps=steps, examples=examples)
+            if top:
+                out += run_top(prob, oracle_steps=min(oracle_steps, prob.size),
+                               max_matvecs=max_matvecs)
+                continue
             out += run_problem(prob, oracle_steps=min(oracle_steps, prob.size),
                                max_matvecs=max_matvecs)
     return out
@@ -219,11 +282,13 @@ def add_arguments(parser):
                         help="training examples in the MLP Hessians (0: all)")
     parser.add_argument("--oracle-steps", type=int, default=400,
                         help="length of the unrestarted run (x3 for the tiny spectrum)")
+    parser.add_argument("--top", action="store_true",
+                        help="top-1 and top-10 of the MLPs instead of lambda_min")
 
 
 def from_args(args):
     return main(tuple(args.problems), steps=args.lm_steps, examples=args.lm_examples or None,
-                oracle_steps=args.oracle_steps)
+                oracle_steps=args.oracle_steps, top=args.top)
 
 
 if __name__ == "__main__":

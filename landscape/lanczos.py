@@ -451,17 +451,21 @@ def extreme_eigs(
         Algebraically smallest and largest, largest only, smallest only, or largest
         in absolute value.
     tol : float
-        Convergence: residual ``<= tol * max|theta|``. The eigenvalue error is at most
-        the residual, and usually about its square divided by the gap to the rest of
-        the spectrum.
+        Convergence: residual ``<= tol * max|theta| + rtol * |theta|``. With ``rtol=0``
+        (the default) the residual is measured against ``max|theta|``, an estimate of
+        the spectral norm: a small eigenvalue (lambda_min of a Hessian whose
+        lambda_max is large) then comes out to a poor *relative* accuracy. The
+        eigenvalue error is at most the residual, and usually about its square divided
+        by the gap to the rest of the spectrum.
     reortho : {"full"}
         Full reorthogonalisation (twice) at every step.
     num_restarts : int
         Thick restarts allowed once the basis is full (Wu & Simon 2000): at most
         ``num_iters + num_restarts * (num_iters - num_keep)`` matvecs in all.
     num_keep : int, optional
-        Ritz vectors kept at a restart (default about half the basis). For
-        ``"both"`` they are split between the ends, most going to the end that has
+        Ritz vectors kept at a restart. By default, for ``"smallest"`` and
+        ``"largest"`` the counts follow ``keep_rule``; otherwise about half the basis.
+        For ``"both"`` they are split between the ends, most going to the end that has
         not converged yet.
     check_every : int
         Convergence is checked every this many steps (and when the basis is full);
@@ -473,6 +477,24 @@ def extreme_eigs(
         orthogonal to them (keeping the converged vectors) and stops only when a
         whole fresh cycle leaves the wanted values unchanged: copies and any
         eigenvalue ``v0`` missed are found, at the cost of extra cycles.
+    rtol : float
+        Tolerance relative to each wanted Ritz value, in [0, 1): ``rtol=1e-3`` with
+        ``tol=0`` stops when ``|H x - theta x| <= 1e-3 |theta|``, so lambda_min is
+        known to 0.1 % of itself (the interval ``theta +- residual`` holds an
+        eigenvalue). Set both to stop at whichever bound is the looser.
+    keep_rule : {"dynamic", "fixed"}
+        What a restart keeps for ``"smallest"`` and ``"largest"`` when ``num_keep`` is
+        not given. ``"dynamic"`` (thick restart with dynamic counts, Stathopoulos,
+        Saad & Wu 1998; Yamazaki et al. 2010): at each restart, the numbers of Ritz
+        vectors kept at the wanted end and at the *other* end that maximise the
+        convergence the next cycle buys, ``(new steps) * sqrt(gap ratio)``, the gap
+        ratio being the wanted value's distance to the unresolved spectrum over that
+        spectrum's width. Keeping the converged outliers of the far end (the large
+        eigenvalues of a Hessian) takes them out of the width, which is what
+        unrestarted Lanczos gains for free. At a 20-vector basis this needs about half
+        the matvecs of scipy's ``eigsh`` (ARPACK, which keeps half the basis at the
+        wanted end) for lambda_min of Hessian-like spectra (``benchmarks/
+        bench_lambda_min.py``). ``"fixed"``: half the basis at the wanted end.
 
     Returns
     -------
@@ -502,7 +524,9 @@ def extreme_eigs(
     ----------
     Lanczos (1950); Parlett (1998), ch. 13; Wu & Simon (2000); Stathopoulos, A.,
     Saad, Y. and Wu, K. (1998). Dynamic thick restarting of the Davidson, and the
-    implicitly restarted Arnoldi methods. SIAM J. Sci. Comput. 19(1).
+    implicitly restarted Arnoldi methods. SIAM J. Sci. Comput. 19(1). Yamazaki, I.,
+    Bai, Z., Simon, H., Wang, L.-W. and Wu, K. (2010). Adaptive projection subspace
+    dimension for the thick-restart Lanczos method. ACM Trans. Math. Softw. 37(3).
     """
     k = _check_int("num_iters", num_iters, minimum=2)
     m = _check_int("num_eigs", num_eigs, minimum=1)
