@@ -461,7 +461,9 @@ def extreme_eigs(
         Full reorthogonalisation (twice) at every step.
     num_restarts : int
         Thick restarts allowed once the basis is full (Wu & Simon 2000): at most
-        ``num_iters + num_restarts * (num_iters - num_keep)`` matvecs in all.
+        ``num_iters + num_restarts * (num_iters - num_keep)`` matvecs in all. With
+        ``keep_rule="dynamic"`` the same budget counts matvecs (a restart may add
+        fewer new vectors), and a cycle under way when it runs out completes.
     num_keep : int, optional
         Ritz vectors kept at a restart. By default, for ``"smallest"`` and
         ``"largest"`` the counts follow ``keep_rule``; otherwise about half the basis.
@@ -711,7 +713,10 @@ def extreme_eigs(
         theta, y, conv, all_conv = run.theta, run.y, run.conv, run.all_conv
         sel = pick(theta, s.j)
         scale = jnp.max(jnp.where(jnp.arange(k) < s.j, jnp.abs(theta), 0.0))
-        budget = run.num_restarts < r_max
+        if dynamic:  # the same budget in matvecs as the fixed rule's restarts
+            budget = s.num_matvecs < k + r_max * (k - p)
+        else:
+            budget = run.num_restarts < r_max
         full = s.j >= k
         if check_multiplicity:
             eps = jnp.finfo(s.basis.dtype).eps
