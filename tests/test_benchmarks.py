@@ -24,7 +24,7 @@ def test_run_all_smoke_runs_the_large_models(tmp_path):
         assert r["dtype"] == "float64"
         assert r["params"] > 1000
         # the HVP is a Hessian-vector product (central differences, float64)
-        assert r["hvp_fd_error"] < 1e-6
+        assert r["hvp_fd_error"] < 1e-5
         # vmapped seeds train what the loop trains; the chunked grid is the loop's grid
         assert r["seeds_max_diff"] < 1e-10
         assert r["grid_max_diff"] < 1e-10
