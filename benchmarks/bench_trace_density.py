@@ -3,7 +3,7 @@
 For an MLP on the full mnist1d training set (float32; at initialisation, or after
 ``--steps`` Adam steps), the same weights go to
 
-* ``landscape.curvature.hutchinson_trace`` and ``landscape.lanczos.slq`` (jitted,
+* ``landscape.stochtrace.hutchinson_trace`` and ``landscape.stochtrace.slq`` (jitted,
   forward-over-reverse HVPs, probes in a ``lax.map``),
 * PyHessian's ``hessian.trace`` and ``hessian.density`` on a ``torch.nn.Sequential``
   holding the same weights (PyTorch double-backward HVPs, Python loops).
@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape import curvature, data, lanczos, models, objectives
+from landscape import curvature, data, models, objectives, stochtrace
 
 try:  # run as a script or imported from run_all
     from bench_torch_hvp import torch_mlp
@@ -98,10 +98,10 @@ def run_size(label, hidden, ds, *, trace_probes, slq_probes, slq_iters, steps, s
     key = jax.random.key(seed + 1)
 
     trace_fn = jax.jit(
-        lambda k, *a: curvature.hutchinson_trace(op.matvec, k, *a, num_probes=trace_probes,
+        lambda k, *a: stochtrace.hutchinson_trace(op.matvec, k, *a, num_probes=trace_probes,
                                                  size=n))
     slq_fn = jax.jit(
-        lambda k, *a: lanczos.slq(num_iters=slq_iters, num_probes=slq_probes)(
+        lambda k, *a: stochtrace.slq(num_iters=slq_iters, num_probes=slq_probes)(
             op.matvec, k, *a, size=n))
     _, trace_first = _timed(lambda: trace_fn(key, *op.args))
     est, trace_s = _timed(lambda: trace_fn(jax.random.fold_in(key, 1), *op.args))

@@ -5,7 +5,8 @@ points training reaches; critical-point classification; seed, batch-size and
 landscape studies; and a report that checks training folklore by experiment.
 
 The modules, in the order data flows through them: ``data``, ``models``,
-``objectives``, ``curvature``, ``lanczos``, ``critical``, ``train``, ``noise``,
+``objectives``, ``curvature``, ``lanczos``, ``stochtrace``, ``minres``, ``critical``,
+``train``, ``noise``,
 ``alignment``, ``surfaces``, ``studies``; ``results`` and ``plots`` write what
 studies produce (``plots`` imports matplotlib, so it is imported on demand:
 ``from landscape import plots``).
@@ -17,10 +18,13 @@ from landscape import (
     curvature,
     data,
     lanczos,
+    minres,
     models,
     noise,
     objectives,
     results,
+    status,
+    stochtrace,
     surfaces,
     train,
 )
@@ -29,15 +33,17 @@ from landscape.curvature import (
     FlatOperator,
     dataset_hessian_operator,
     dense_hessian,
+    fisher_operator,
+    gauss_newton_operator,
     grad_norm,
     hessian_operator,
-    hutchinson_trace,
     hvp,
 )
 from landscape.data import Batch, Dataset
-from landscape.lanczos import LanczosResult, SpectralDensity, extreme_eigs, slq
+from landscape.lanczos import LanczosResult, extreme_eigs
 from landscape.models import Model, cnn1d, deep_linear, mlp, num_params
 from landscape.objectives import make_loss, make_metrics
+from landscape.stochtrace import SpectralDensity, hutchinson_trace, hutchpp_trace, slq
 from landscape.train import TrainConfig, TrainResult, train_seeds
 
 __version__ = "0.1.0"
@@ -64,13 +70,17 @@ __all__ = [
     "dense_hessian",
     "extreme_eigs",
     "find_critical_point",
+    "fisher_operator",
+    "gauss_newton_operator",
     "grad_norm",
     "hessian_operator",
     "hutchinson_trace",
+    "hutchpp_trace",
     "hvp",
     "lanczos",
     "make_loss",
     "make_metrics",
+    "minres",
     "mlp",
     "models",
     "noise",
@@ -78,6 +88,8 @@ __all__ = [
     "objectives",
     "results",
     "slq",
+    "status",
+    "stochtrace",
     "surfaces",
     "train",
     "train_seeds",

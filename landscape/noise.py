@@ -61,10 +61,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from landscape.curvature import (
+    chunked_mean,
     dataset_hessian_operator,
     flat_loss,
     hessian_operator,
-    split_batches,
 )
 
 PyTree = Any
@@ -168,19 +168,11 @@ def _example_grad(f, x, example):
 
 def _chunked_sum(fn, batch, chunk_size: int):
     """``sum_i fn(example_i)`` over the leading axis of ``batch``, ``chunk_size`` at a time,
-    in a fixed order (deterministic)."""
-    stacked, remainder = split_batches(batch, chunk_size)
-    first = jax.tree_util.tree_map(lambda a: a[0, 0], stacked)
-    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(fn, first))
-
-    def add_chunk(total, chunk):
-        out = jax.vmap(fn)(chunk)
-        return jax.tree_util.tree_map(lambda t, o: t + jnp.sum(o, axis=0), total, out)
-
-    total, _ = jax.lax.scan(lambda t, c: (add_chunk(t, c), None), zeros, stacked)
-    if remainder is not None:
-        total = add_chunk(total, remainder)
-    return total
+    in a fixed order (deterministic): :func:`landscape.curvature.chunked_mean` with
+    ``reduction="sum"`` over chunks, each the sum of a ``vmap``."""
+    per_chunk = lambda chunk: jax.tree_util.tree_map(
+        lambda o: jnp.sum(o, axis=0), jax.vmap(fn)(chunk))
+    return chunked_mean(per_chunk, batch, batch_size=chunk_size, reduction="sum")
 
 
 def per_example_grads(loss: Callable, params: PyTree, batch, *, chunk_size: int = 128) -> PyTree:

@@ -3,10 +3,17 @@
 A study writes one directory::
 
     run_dir/
-      config.json        the study's config, with package, jax, numpy versions and devices
+      config.json        the study's config, the problem (``problem.describe()``), the
+                         float dtype, package versions, devices and the git commit
       *.csv              tidy tables: one row per cell (and seed), one column per quantity
       *.npz              arrays, read back with ``allow_pickle=False``
       cells/<name>.npz   one file per finished cell of a sweep (see :func:`run_sweep`)
+      parts/<name>.npz   one file per finished part of a study (see :func:`cached_part`)
+
+A rerun into a directory that holds a different config, problem or float dtype
+is refused with a message naming what differs (:func:`write_config`): mixing
+float32 and float64 cells, or two networks, in one directory would give numbers
+that belong to no run. Files are written readable by others (mode 0644).
 
 Every write goes to a temporary file in the same directory, is flushed to disk
 and then renamed over the target (``os.replace``, atomic on POSIX and Windows),
@@ -50,13 +57,18 @@ import numpy as np
 
 __all__ = [
     "atomic_write",
+    "cached_part",
     "environment",
+    "float_dtype",
+    "git_commit",
+    "load_part",
     "read_arrays",
     "read_config",
     "read_json",
     "read_sweep",
     "read_table",
     "run_sweep",
+    "save_part",
     "tidy_rows",
     "to_jsonable",
     "write_arrays",
@@ -67,6 +79,19 @@ __all__ = [
 
 CONFIG_FILE = "config.json"
 CELLS_DIR = "cells"
+PARTS_DIR = "parts"
+FILE_MODE = 0o644
+# Keys of config.json that change numbers: a rerun must match them exactly.
+IDENTITY_KEYS = ("config", "problem", "float_dtype")
+# Packages that build data or models, recorded when they have been imported
+# (import name -> distribution name).
+_OPTIONAL_PACKAGES = {
+    "mnist1d": "mnist1d",
+    "sklearn": "scikit-learn",
+    "flax": "flax",
+    "equinox": "equinox",
+    "torch": "torch",
+}
 _TMP_PREFIX = ".tmp-"
 _PARAMS_KEY = "__params__"
 _CELL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.,=+\-]*$")
@@ -116,11 +141,17 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def environment() -> dict[str, Any]:
-    """Versions of the package, Python, jax, jaxlib, numpy, optax, and the devices."""
+    """Versions of the package, Python, jax, jaxlib, numpy, optax, scipy and of every
+    package that builds data or models and has been imported (mnist1d, scikit-learn,
+    flax, equinox), the devices, and the git commit of the package when it runs from
+    a git checkout."""
+    import sys
     from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for name in ("landscape", "jax", "jaxlib", "numpy", "optax", "scipy"):
+    names = ["landscape", "jax", "jaxlib", "numpy", "optax", "scipy"]
+    names += [dist for module, dist in _OPTIONAL_PACKAGES.items() if module in sys.modules]
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -137,10 +168,41 @@ def environment() -> dict[str, Any]:
         devices, backend = [], f"unavailable: {error}"
     return {
         "versions": versions,
+        "git": git_commit(),
         "backend": backend,
         "devices": devices,
         "platform": platform.platform(),
     }
+
+
+def git_commit(path: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """``{"commit": sha, "dirty": bool}`` of the git checkout holding ``path`` (default:
+    this package), or ``None`` when it is not in one or git is not installed."""
+    import subprocess
+
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                cwd=where, capture_output=True, text=True, timeout=10,
+                                check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": sha, "dirty": bool(status.strip())} if sha else None
+
+
+def float_dtype() -> str:
+    """The float dtype JAX computes in now: ``"float64"`` with x64 on, else ``"float32"``.
+
+    Examples
+    --------
+    >>> float_dtype() in ("float32", "float64")
+    True
+    """
+    import jax
+
+    return "float64" if jax.config.jax_enable_x64 else "float32"
 
 
 # ----------------------------------------------------------------------------- atomic files
@@ -150,7 +212,8 @@ def environment() -> dict[str, Any]:
 def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs):
     """Open a temporary file next to ``path``; on success rename it over ``path``.
 
-    The file is flushed and fsynced before ``os.replace``; on an exception the
+    The file is flushed and fsynced before ``os.replace`` and given mode 0644
+    (readable by others, as git checks files out); on an exception the
     temporary file is removed and ``path`` is left as it was.
     """
     if mode not in ("w", "wb"):
@@ -163,6 +226,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs):
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; others may read results
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -194,14 +258,33 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def write_config(
-    run_dir: str | os.PathLike, config: Any, *, overwrite: bool = False
+    run_dir: str | os.PathLike,
+    config: Any,
+    *,
+    problem: Any = None,
+    dtype: str | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Write ``run_dir/config.json``: the config, its type, and :func:`environment`.
+    """Write ``run_dir/config.json``: the config, the problem, the float dtype, and
+    :func:`environment` (versions, devices, git commit).
 
-    If the run directory already has a config, it must be the same config
-    (compared as JSON); then the file is kept as it is and a resumed run goes
-    on in the same directory. A different config raises, unless
-    ``overwrite=True``.
+    If the run directory already holds a config, the parts that change numbers
+    (:data:`IDENTITY_KEYS`: the study config, ``problem.describe()`` and the float
+    dtype) must be the same (compared as JSON); then the file is kept as it is
+    and a resumed run goes on in the same directory. Anything different raises,
+    naming what differs, unless ``overwrite=True``.
+
+    Parameters
+    ----------
+    run_dir : path
+    config : dataclass, NamedTuple or mapping
+        The study's settings.
+    problem : Problem or mapping, optional
+        Recorded as ``problem.describe()`` (a mapping as it is).
+    dtype : {"float32", "float64"}, optional
+        The float dtype of the run; default :func:`float_dtype` (x64 on or off).
+    overwrite : bool
+        Replace a different config.
 
     Returns
     -------
@@ -211,27 +294,48 @@ def write_config(
     Raises
     ------
     ValueError
-        If ``run_dir`` holds a different config and ``overwrite`` is false.
+        If ``run_dir`` holds a different config, problem or dtype and ``overwrite``
+        is false.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> run_dir = tempfile.mkdtemp()
+    >>> _ = write_config(run_dir, {"steps": 10}, dtype="float32")
+    >>> write_config(run_dir, {"steps": 10}, dtype="float64")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: config: ...(float_dtype: 'float32' -> 'float64'); ...
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _clean_temporaries(run_dir)
     path = run_dir / CONFIG_FILE
-    new = to_jsonable(config)
+    if dtype is None:
+        dtype = float_dtype()
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype: must be 'float32' or 'float64', got {dtype!r}")
+    described = problem.describe() if hasattr(problem, "describe") else problem
+    identity = {"config": config, "problem": described, "float_dtype": dtype}
     # JSON round trip so that tuples/lists and NaNs compare like the stored file
-    new = json.loads(json.dumps(new))
+    identity = json.loads(json.dumps(to_jsonable(identity)))
     if path.exists() and not overwrite:
         old = read_json(path)
-        if _json_equal(old.get("config"), new):
+        old_identity = {k: old.get(k) for k in IDENTITY_KEYS}
+        if _json_equal(old_identity, identity):
             return old
-        changed = _diff(old.get("config"), new)
+        changed = "; ".join(
+            f"{k}: {_diff(old_identity[k], identity[k])}"
+            for k in IDENTITY_KEYS if not _json_equal(old_identity[k], identity[k])
+        )
         raise ValueError(
-            f"config: {run_dir} already holds a run with a different config "
-            f"({changed}); use a new run directory, or overwrite=True to replace it"
+            f"config: {run_dir} already holds a run with a different config ({changed}); "
+            "use a new run directory, or overwrite=True to replace it"
         )
     content = {
         "config_type": f"{type(config).__module__}.{type(config).__qualname__}",
-        "config": new,
+        **identity,
+        "x64": dtype == "float64",
         **environment(),
     }
     write_json(path, content)
@@ -240,7 +344,8 @@ def write_config(
 
 def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     """The contents of ``run_dir/config.json`` (keys ``config``, ``config_type``,
-    ``versions``, ``backend``, ``devices``, ``platform``)."""
+    ``problem``, ``float_dtype``, ``x64``, ``versions``, ``git``, ``backend``,
+    ``devices``, ``platform``)."""
     return read_json(Path(run_dir) / CONFIG_FILE)
 
 
@@ -254,13 +359,18 @@ def _json_equal(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _diff(old, new) -> str:
+def _diff(old, new, prefix: str = "") -> str:
     if isinstance(old, dict) and isinstance(new, dict):
         keys = [k for k in {**old, **new} if not _json_equal(old.get(k), new.get(k))]
-        return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:5]) + (
-            ", ..." if len(keys) > 5 else ""
-        )
-    return f"{old!r} -> {new!r}"
+        parts = []
+        for k in keys[:5]:
+            a, b = old.get(k), new.get(k)
+            if isinstance(a, dict) and isinstance(b, dict):
+                parts.append(_diff(a, b, f"{prefix}{k}."))
+            else:
+                parts.append(f"{prefix}{k}: {a!r} -> {b!r}")
+        return ", ".join(parts) + (", ..." if len(keys) > 5 else "")
+    return f"{prefix.rstrip('.')}{': ' if prefix else ''}{old!r} -> {new!r}"
 
 
 # ----------------------------------------------------------------------------- tables
@@ -523,3 +633,108 @@ def read_sweep(
         cells.append((path.stem, params))
         results[path.stem] = {k: _normalise(v) for k, v in stored.items()}
     return cells, results
+
+
+# ----------------------------------------------------------------------------- parts
+
+
+def _part_path(run_dir: Path, name: str) -> Path:
+    if not isinstance(name, str) or not _CELL_NAME.match(name):
+        raise ValueError(
+            f"name: part name {name!r} must start with a letter or digit and contain only "
+            "letters, digits and _.,=+-"
+        )
+    return Path(run_dir) / PARTS_DIR / f"{name}.npz"
+
+
+def _flatten_part(value: Mapping[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
+    flat = {}
+    for key, item in value.items():
+        key = str(key)
+        if "/" in key or not key:
+            raise ValueError(f"part: key {key!r} must be non-empty and contain no '/'")
+        if isinstance(item, Mapping):
+            flat.update(_flatten_part(item, f"{prefix}{key}/"))
+        else:
+            array = np.asarray(item)
+            if array.dtype == object:  # e.g. a column of Python strings
+                array = array.astype(str)
+            flat[prefix + key] = _as_savable(prefix + key, array)
+    return flat
+
+
+def _unflatten_part(flat: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split("/")
+        node = out
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = _normalise(value)
+    return out
+
+
+def save_part(run_dir: str | os.PathLike, name: str, value: Mapping[str, Any]) -> Path:
+    """Write one finished part of a study, ``run_dir/parts/<name>.npz``, atomically.
+
+    ``value`` is a dict of arrays and scalars, possibly nested (nested keys are
+    stored as ``outer/inner``); strings are stored as numpy strings. Returns the path.
+    """
+    path = _part_path(Path(run_dir), name)
+    payload = _flatten_part(value)
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **payload)
+    return path
+
+
+def load_part(run_dir: str | os.PathLike | None, name: str) -> dict[str, Any] | None:
+    """The part ``name`` of ``run_dir`` as :func:`save_part` wrote it (0-d arrays as Python
+    scalars), or ``None`` when it is not finished (or ``run_dir`` is ``None``)."""
+    if run_dir is None:
+        return None
+    path = _part_path(Path(run_dir), name)
+    if not path.exists():
+        return None
+    return _unflatten_part(read_arrays(path))
+
+
+def cached_part(
+    run_dir: str | os.PathLike | None,
+    name: str,
+    compute: Callable[[], Mapping[str, Any]],
+) -> dict[str, Any]:
+    """``compute()`` once per run directory: the stored part when ``run_dir`` already has
+    it, else computed and written before returning, so that a study killed after this
+    part resumes without recomputing it. With ``run_dir=None``, always computed.
+
+    The value comes back in the form :func:`load_part` gives (0-d arrays as scalars,
+    strings as numpy strings) whether it was computed now or loaded, so that a
+    resumed run goes on with exactly what a fresh one would have.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> run_dir = tempfile.mkdtemp()
+    >>> calls = []
+    >>> def train():
+    ...     calls.append(1)
+    ...     return {"loss": np.array([0.5, 0.25]), "steps": 10, "curves": {"t": np.arange(3)}}
+    >>> first = cached_part(run_dir, "train", train)
+    >>> again = cached_part(run_dir, "train", train)
+    >>> len(calls), again["steps"], again["curves"]["t"].tolist()
+    (1, 10, [0, 1, 2])
+    """
+    stored = load_part(run_dir, name)
+    if stored is not None:
+        return stored
+    value = compute()
+    if not isinstance(value, Mapping):
+        raise ValueError(f"compute: must return a dict of arrays, got {type(value).__name__}")
+    flat = _flatten_part(value)
+    if run_dir is not None:
+        path = _part_path(Path(run_dir), name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _clean_temporaries(path.parent)
+        with atomic_write(path, "wb") as f:
+            np.savez(f, **flat)
+    return _unflatten_part(flat)

@@ -92,6 +92,73 @@ def test_config_has_versions_and_refuses_a_different_config(tmp_path):
     assert read_config(tmp_path)["config"]["rate"] == 0.1
 
 
+def test_config_records_problem_dtype_versions_and_commit(tmp_path):
+    from landscape import registry
+
+    prob = registry.builtin("mlp", dataset="gaussian_mixture", hidden=(4,), num_samples=60)
+    stored = write_config(tmp_path, Study(), problem=prob)
+    assert stored["problem"]["name"] == prob.name
+    assert stored["problem"]["builtin"]["hidden"] == [4]
+    assert stored["float_dtype"] == "float64" and stored["x64"] is True  # conftest: x64 on
+    assert set(stored["versions"]) >= {"jax", "numpy", "landscape"}
+    git = stored["git"]
+    assert git is None or len(git["commit"]) == 40
+    # another problem into the same directory: refused, naming the problem field
+    other = registry.builtin("mlp", dataset="gaussian_mixture", hidden=(5,), num_samples=60)
+    with pytest.raises(ValueError, match=r"problem: .*hidden: \[4\] -> \[5\]"):
+        write_config(tmp_path, Study(), problem=other)
+
+
+def test_config_refuses_a_rerun_with_x64_flipped(tmp_path):
+    import jax
+
+    write_config(tmp_path, Study(), dtype="float32")
+    with pytest.raises(ValueError, match="float_dtype: 'float32' -> 'float64'"):
+        write_config(tmp_path, Study())  # x64 is on in the tests
+    saved = jax.config.jax_enable_x64
+    try:
+        jax.config.update("jax_enable_x64", False)
+        assert results.float_dtype() == "float32"
+        assert write_config(tmp_path, Study())["float_dtype"] == "float32"  # same dtype: resumes
+    finally:
+        jax.config.update("jax_enable_x64", saved)
+    with pytest.raises(ValueError, match="dtype: must be"):
+        write_config(tmp_path / "b", Study(), dtype="float16")
+
+
+def test_files_are_readable_by_others(tmp_path):
+    write_config(tmp_path, Study())
+    write_table(tmp_path / "t.csv", [{"a": 1}])
+    write_arrays(tmp_path / "a.npz", {"x": np.arange(3)})
+    results.save_part(tmp_path, "train", {"x": np.arange(2)})
+    for path in ("config.json", "t.csv", "a.npz", "parts/train.npz"):
+        assert (tmp_path / path).stat().st_mode & 0o777 == 0o644, path
+
+
+def test_cached_part_computes_once_and_round_trips(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"table": {"loss": np.array([0.5, np.nan]), "kind": np.array(["min", "saddle"],
+                                                                            dtype=object)},
+                "count": 3, "name": "x"}
+
+    assert results.load_part(tmp_path, "train") is None
+    assert results.load_part(None, "train") is None
+    first = results.cached_part(tmp_path, "train", compute)
+    second = results.cached_part(tmp_path, "train", compute)
+    assert len(calls) == 1
+    for value in (first, second):
+        np.testing.assert_array_equal(value["table"]["loss"], [0.5, np.nan])
+        assert value["table"]["kind"].tolist() == ["min", "saddle"]
+        assert value["count"] == 3 and value["name"] == "x"
+    results.cached_part(None, "train", compute)  # no run directory: always computed
+    assert len(calls) == 2
+    with pytest.raises(ValueError, match="name: part name"):
+        results.save_part(tmp_path, "../escape", {"x": 1})
+
+
 # ----------------------------------------------------------------------------- tables and arrays
 
 

@@ -1,65 +1,22 @@
-"""One figure style for the whole project, and the figure functions of landscape studies.
-
-The style is data: :data:`STYLE` is a dict of matplotlib rcParams sized for one
-column of a two-column paper (tueplots-like). It is applied only inside the
-:func:`style` context manager, so importing this module changes no global state.
-
-Shared helpers every study uses (names are stable):
-
-``style(**overrides)``
-    Context manager applying :data:`STYLE` (plus ``overrides``) with
-    ``plt.rc_context``. Make figures inside it.
-``figure_size(columns=1, *, aspect=None, nrows=1, ncols=1, height=None)``
-    ``(width, height)`` in inches: ``columns=1`` is one paper column
-    (:data:`COLUMN_WIDTH`), ``columns=2`` the full text width (:data:`TEXT_WIDTH`);
-    the height is ``width * aspect * nrows / ncols`` (golden ratio by default)
-    unless ``height`` is given.
-``save(fig, name, out_dir="figures", *, formats=("png", "pdf"), dpi=200)``
-    Write ``out_dir/name.png`` and ``out_dir/name.pdf``; returns the paths.
-``COLORS``
-    The colour cycle (Okabe & Ito 2008, colour-blind safe), also set as the
-    axes property cycle in :data:`STYLE`.
-
-Figure functions follow one shape, ``plot_x(ax, result, **kw) -> ax``: they draw
-a precomputed result on an axis and label it; computing is done elsewhere
-(:mod:`landscape.surfaces`).
-
-Examples
---------
->>> import matplotlib
->>> matplotlib.use("Agg")
->>> import matplotlib.pyplot as plt
->>> with style():
-...     fig, ax = plt.subplots(figsize=figure_size(columns=1))
-...     _ = ax.plot([0, 1], [1, 0])
->>> plt.close(fig)
+"""Drawing of slices, paths and interpolations (:mod:`landscape.surfaces` results),
+shared by several studies. Each function has the shape ``plot_x(ax, result, **kw) -> ax``:
+it draws a precomputed result on an axis and labels it; computing is done in
+:mod:`landscape.surfaces`.
 
 References
 ----------
-Okabe, M. and Ito, K. (2008). Color universal design (CUD): how to make figures
-and presentations that are friendly to colorblind people.
 Li, H., Xu, Z., Taylor, G., Studer, C. and Goldstein, T. (2018). Visualizing the
 loss landscape of neural nets. NeurIPS.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import os
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 import matplotlib as mpl
 import numpy as np
 
 __all__ = [
-    "COLORS",
-    "COLUMN_WIDTH",
-    "STYLE",
-    "TEXT_WIDTH",
-    "figure_size",
     "legend_on_image",
     "plot_contour",
     "plot_curve_on_plane",
@@ -67,135 +24,7 @@ __all__ = [
     "plot_slice_1d",
     "plot_surface_3d",
     "plot_trajectory",
-    "save",
-    "style",
 ]
-
-COLUMN_WIDTH = 3.25  # inches: one column of a two-column paper (ICML/NeurIPS-like)
-TEXT_WIDTH = 6.75  # inches: the full text width
-GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
-
-# Okabe & Ito (2008): black removed, since black is for reference lines.
-COLORS: tuple[str, ...] = (
-    "#0072B2",  # blue
-    "#D55E00",  # vermillion
-    "#009E73",  # bluish green
-    "#CC79A7",  # reddish purple
-    "#E69F00",  # orange
-    "#56B4E9",  # sky blue
-    "#F0E442",  # yellow
-)
-
-STYLE: dict[str, Any] = {
-    "figure.figsize": (COLUMN_WIDTH, COLUMN_WIDTH * GOLDEN),
-    "figure.dpi": 150,
-    "figure.constrained_layout.use": True,
-    "figure.constrained_layout.h_pad": 0.02,
-    "figure.constrained_layout.w_pad": 0.02,
-    "savefig.dpi": 200,
-    "savefig.bbox": "tight",
-    "savefig.pad_inches": 0.02,
-    "font.family": "sans-serif",
-    "font.size": 8,
-    "axes.titlesize": 8,
-    "axes.labelsize": 8,
-    "legend.fontsize": 6.5,
-    "xtick.labelsize": 7,
-    "ytick.labelsize": 7,
-    "axes.linewidth": 0.6,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": False,
-    "axes.prop_cycle": mpl.cycler(color=list(COLORS)),
-    "lines.linewidth": 1.2,
-    "lines.markersize": 3.5,
-    "xtick.major.width": 0.6,
-    "ytick.major.width": 0.6,
-    "xtick.major.size": 2.5,
-    "ytick.major.size": 2.5,
-    "legend.frameon": False,
-    "legend.handlelength": 1.6,
-    "image.cmap": "viridis",
-    "pdf.fonttype": 42,  # TrueType in PDFs (editable text, accepted by publishers)
-    "ps.fonttype": 42,
-}
-
-
-@contextlib.contextmanager
-def style(**overrides: Any) -> Iterator[None]:
-    """Apply :data:`STYLE` (updated by ``overrides``, rcParams names with dots
-    written as given in a dict, e.g. ``style(**{"font.size": 9})``) for the block."""
-    import matplotlib.pyplot as plt
-
-    params = dict(STYLE)
-    params.update(overrides)
-    with plt.rc_context(params):
-        yield
-
-
-def figure_size(
-    columns: int = 1,
-    *,
-    aspect: float | None = None,
-    nrows: int = 1,
-    ncols: int = 1,
-    height: float | None = None,
-) -> tuple[float, float]:
-    """``(width, height)`` in inches for a figure ``columns`` paper columns wide.
-
-    Parameters
-    ----------
-    columns : {1, 2}
-        1: one column (:data:`COLUMN_WIDTH`); 2: the full text width (:data:`TEXT_WIDTH`).
-    aspect : float, optional
-        Height over width of one panel; the golden ratio (0.618) by default.
-    nrows, ncols : int
-        Panels in the grid; the height scales with ``nrows / ncols``.
-    height : float, optional
-        Fixed height in inches (overrides ``aspect``).
-    """
-    if columns not in (1, 2):
-        raise ValueError(f"columns: must be 1 or 2, got {columns}")
-    if nrows < 1 or ncols < 1:
-        raise ValueError(f"nrows/ncols: must be positive, got {nrows}, {ncols}")
-    width = COLUMN_WIDTH if columns == 1 else TEXT_WIDTH
-    if height is None:
-        aspect = GOLDEN if aspect is None else float(aspect)
-        if aspect <= 0:
-            raise ValueError(f"aspect: must be positive, got {aspect}")
-        height = width * aspect * nrows / ncols
-    return (width, float(height))
-
-
-def save(
-    fig,
-    name: str,
-    out_dir: str | os.PathLike = "figures",
-    *,
-    formats: Sequence[str] = ("png", "pdf"),
-    dpi: int = 200,
-) -> list[Path]:
-    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format; returns the paths.
-
-    ``name`` is a bare file name without extension (no directories).
-    """
-    if not name or os.sep in name or "/" in name or name.endswith((".png", ".pdf")):
-        raise ValueError(f"name: a bare file name without extension, got {name!r}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in formats:
-        path = out / f"{name}.{fmt}"
-        # PDFs are written without a creation date so the same figure gives the same bytes.
-        metadata = {"CreationDate": None} if fmt == "pdf" else None
-        fig.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
-        paths.append(path)
-    return paths
-
-
-# ---------------------------------------------------------------------------
-# Figure functions: plot_x(ax, result, **kw) -> ax
-# ---------------------------------------------------------------------------
 
 
 def _grid_values(result, log: bool):
