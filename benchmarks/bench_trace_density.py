@@ -3,7 +3,7 @@
 For an MLP on the full mnist1d training set (float32; at initialisation, or after
 ``--steps`` Adam steps), the same weights go to
 
-* ``landscape.curvature.hutchinson_trace`` and ``landscape.lanczos.slq`` (jitted,
+* ``landscape.stochtrace.hutchinson_trace`` and ``landscape.stochtrace.slq`` (jitted,
   forward-over-reverse HVPs, probes in a ``lax.map``),
 * PyHessian's ``hessian.trace`` and ``hessian.density`` on a ``torch.nn.Sequential``
   holding the same weights (PyTorch double-backward HVPs, Python loops).
@@ -21,7 +21,10 @@ densities the first two normalised moments ``tr(H)/n`` and ``tr(H^2)/n`` and the
 largest Ritz value.
 
     python benchmarks/bench_trace_density.py [--sizes 85k] [--trace-probes 20]
-        [--slq-probes 4] [--slq-iters 40] [--steps 0]
+        [--slq-probes 4] [--slq-iters 40] [--steps 0] [--rounds 5]
+
+With ``--rounds R`` the trace is timed R times on each side, alternating call by call,
+and the medians are reported (the load of a shared machine then falls on both alike).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape import curvature, data, lanczos, models, objectives
+from landscape import curvature, data, models, objectives, stochtrace
 
 try:  # run as a script or imported from run_all
     from bench_torch_hvp import torch_mlp
@@ -84,7 +87,8 @@ def _mean_se(x):
     return float(np.mean(x)), float(np.std(x, ddof=1) / np.sqrt(len(x))) if len(x) > 1 else np.inf
 
 
-def run_size(label, hidden, ds, *, trace_probes, slq_probes, slq_iters, steps, seed=0):
+def run_size(label, hidden, ds, *, trace_probes, slq_probes, slq_iters, steps, seed=0,
+             rounds=1):
     import torch
     from pyhessian.hessian import hessian as pyhessian_hessian
 
@@ -96,10 +100,10 @@ def run_size(label, hidden, ds, *, trace_probes, slq_probes, slq_iters, steps, s
     key = jax.random.key(seed + 1)
 
     trace_fn = jax.jit(
-        lambda k, *a: curvature.hutchinson_trace(op.matvec, k, *a, num_probes=trace_probes,
+        lambda k, *a: stochtrace.hutchinson_trace(op.matvec, k, *a, num_probes=trace_probes,
                                                  size=n))
     slq_fn = jax.jit(
-        lambda k, *a: lanczos.slq(num_iters=slq_iters, num_probes=slq_probes)(
+        lambda k, *a: stochtrace.slq(num_iters=slq_iters, num_probes=slq_probes)(
             op.matvec, k, *a, size=n))
     _, trace_first = _timed(lambda: trace_fn(key, *op.args))
     est, trace_s = _timed(lambda: trace_fn(jax.random.fold_in(key, 1), *op.args))
@@ -116,6 +120,17 @@ def run_size(label, hidden, ds, *, trace_probes, slq_probes, slq_iters, steps, s
     start = time.perf_counter()
     ph_trace = hess.trace(maxIter=trace_probes, tol=-1.0)
     ph_trace_s = time.perf_counter() - start
+    if rounds > 1:  # the two traces again, interleaved call by call; medians of all rounds
+        ours_times, ph_times = [trace_s], [ph_trace_s]
+        for r in range(1, rounds):
+            ours_times.append(_timed(lambda r=r: trace_fn(jax.random.fold_in(key, 10 + r),
+                                                          *op.args))[1])
+            start = time.perf_counter()
+            hess.trace(maxIter=trace_probes, tol=-1.0)
+            ph_times.append(time.perf_counter() - start)
+        trace_s, ph_trace_s = float(np.median(ours_times)), float(np.median(ph_times))
+        print(f"trace seconds per round, ours: {np.round(ours_times, 2).tolist()}, "
+              f"PyHessian: {np.round(ph_times, 2).tolist()}")
     old_eig = getattr(torch, "eig", None)
     torch.eig = _eig_shim(torch)
     try:
@@ -152,7 +167,7 @@ def run_size(label, hidden, ds, *, trace_probes, slq_probes, slq_iters, steps, s
 
 
 def main(sizes=("85k",), trace_probes=20, slq_probes=4, slq_iters=40, steps=0,
-         threads=2) -> list[dict]:
+         threads=2, rounds=1) -> list[dict]:
     import torch
 
     torch.set_num_threads(threads)
@@ -161,7 +176,7 @@ def main(sizes=("85k",), trace_probes=20, slq_probes=4, slq_iters=40, steps=0,
           f"{len(ds.x_train)} examples, float32; trace {trace_probes} probes, "
           f"SLQ {slq_probes} probes x {slq_iters} steps")
     rows = [run_size(label, SIZES[label], ds, trace_probes=trace_probes, slq_probes=slq_probes,
-                     slq_iters=slq_iters, steps=steps) for label in sizes]
+                     slq_iters=slq_iters, steps=steps, rounds=rounds) for label in sizes]
     for r in rows:
         print(f"\n== {r['model']} ({r['params']} parameters, {r['steps']} training steps)")
         print(f"{'':<22} {'ours':>22} {'PyHessian':>22}")
@@ -190,6 +205,8 @@ if __name__ == "__main__":
     parser.add_argument("--slq-iters", type=int, default=40)
     parser.add_argument("--steps", type=int, default=0, help="Adam steps before measuring")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="trace timings, ours and PyHessian interleaved; medians")
     args = parser.parse_args()
     main(tuple(args.sizes), args.trace_probes, args.slq_probes, args.slq_iters, args.steps,
-         args.threads)
+         args.threads, args.rounds)

@@ -12,11 +12,18 @@ section that fails is reported and the others go on):
 * ``lanczos``: top-1, top-10 and lambda_min, ours vs scipy ``eigsh`` vs PyHessian
   (``bench_lanczos``);
 * ``train``: 16 seeds vmapped / ``lax.map`` vs a Python loop (``bench_train``);
-* ``surfaces``: a 51x51 grid, compiled chunks vs a loop over points (``bench_surfaces``).
+* ``surfaces``: a 51x51 grid, compiled chunks vs a loop over points (``bench_surfaces``);
+* ``large``: a CNN and a small transformer of about 10M parameters on random data of
+  CIFAR-10 and text shapes: HVP/gradient, top-10, lambda_min, 16 seeds vmapped vs a loop,
+  a 51x51 grid (``bench_large``). It runs by default when JAX sees an accelerator
+  (``jax.devices()[0].platform != "cpu"``), and with ``--smoke`` at a reduced size on
+  any machine (the tests run it so, so that it does not rot).
 
     python benchmarks/run_all.py                       # quick settings
     python benchmarks/run_all.py --full                # the sizes and repeats of BENCHMARKS.md
     python benchmarks/run_all.py --only hvp torch_hvp --json results.json
+    python benchmarks/run_all.py --only large          # the GPU table (full size)
+    python benchmarks/run_all.py --smoke               # the GPU table at CPU test size
 
 The JSON is rewritten after every section, so a run cut short keeps what it measured.
 """
@@ -35,7 +42,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-SECTIONS = ("hvp", "torch_hvp", "trace_density", "lanczos", "train", "surfaces")
+SECTIONS = ("hvp", "torch_hvp", "trace_density", "lanczos", "train", "surfaces", "large")
+CPU_SECTIONS = SECTIONS[:-1]  # "large" is for an accelerator (or --smoke)
 
 QUICK = {
     "hvp": {"repeats": 7},
@@ -45,6 +53,7 @@ QUICK = {
     "lanczos": {"sizes": ("85k",), "steps": 300, "examples": None, "pyhessian": False},
     "train": {"num_seeds": 16, "num_steps": 100, "eval_every": 50},
     "surfaces": {"grid": 51, "rounds": 1, "batched_points": 20},
+    "large": {"smoke": False},
 }
 FULL = {
     "hvp": {"repeats": 15},
@@ -54,6 +63,7 @@ FULL = {
     "lanczos": {"sizes": ("85k", "1.1M"), "steps": 2000, "examples": None},
     "train": {"num_seeds": 16, "num_steps": 300, "eval_every": 100},
     "surfaces": {"grid": 51, "rounds": 2, "batched_points": 40},
+    "large": {"smoke": False},
 }
 
 
@@ -90,6 +100,13 @@ def _environment():
     except OSError:
         pass
     return env
+
+
+def _accelerator() -> bool:
+    """Whether JAX's first device is an accelerator (GPU or TPU)."""
+    import jax
+
+    return jax.devices()[0].platform != "cpu"
 
 
 def _summary(name, result):
@@ -129,6 +146,20 @@ def _summary(name, result):
                       f"({result['num_params']})",
                       f"vmapped {result['throughput_ratio']:.2f}x, lax.map "
                       f"{result['mapped_throughput_ratio']:.2f}x the loop's throughput"))
+    elif name == "large":
+        for r in result:
+            label = f"{r['model']} ({r['params']:,})"
+            lines.append((f"HVP/grad {label}", f"{r['hvp_over_grad']:.2f}  (grad "
+                          f"{1e3 * r['grad_s']:.1f} ms, HVP {1e3 * r['hvp_s']:.1f} ms)"))
+            lines.append((f"top-10 / lambda_min {label}",
+                          f"{r['top10_hvps']} HVPs {r['top10_s']:.2f} s / {r['lambda_min_hvps']} "
+                          f"HVPs {r['lambda_min_s']:.2f} s"))
+            lines.append((f"{r['num_seeds']} seeds {label}",
+                          f"vmap {r['seeds_vmap_s']:.2f} s, loop {r['seeds_loop_s']:.2f} s "
+                          f"({r['seeds_vmap_speedup']:.2f}x)"))
+            lines.append((f"{r['grid']}x{r['grid']} grid {label}",
+                          f"chunks {r['grid_s']:.2f} s, loop {r['grid_loop_s']:.2f} s "
+                          f"({r['grid_loop_over_chunks']:.2f}x)"))
     elif name == "surfaces":
         best = result["grid_s"]
         for method, seconds in best.items():
@@ -185,6 +216,10 @@ def run_section(name, settings, results):
         import bench_surfaces
 
         return bench_surfaces.main(**settings)
+    if name == "large":
+        import bench_large
+
+        return bench_large.main(**settings)
     raise ValueError(f"section: unknown {name!r}")
 
 
@@ -195,7 +230,10 @@ def main(argv=None):
     global settings_threads
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="full sizes and repeats")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=None,
+                        help="sections to run (default: all; 'large' only on an accelerator)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="only the 'large' section, at a reduced size (for tests on CPU)")
     parser.add_argument("--torch-threads", type=int, nargs="+", default=[2, 1],
                         help="PyTorch intra-op thread counts to time")
     parser.add_argument("--lanczos-pyhessian", action="store_true",
@@ -204,10 +242,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     settings_threads = tuple(args.torch_threads)
     config = FULL if args.full else QUICK
+    if args.only is None:
+        accelerator = _accelerator()
+        args.only = ["large"] if args.smoke else list(SECTIONS if accelerator else CPU_SECTIONS)
+    if args.smoke:
+        config = {**config, "large": {"smoke": True}}
     if args.lanczos_pyhessian:
         config = {**config, "lanczos": {**config["lanczos"], "pyhessian": True}}
 
-    out = {"environment": _environment(), "mode": "full" if args.full else "quick",
+    mode = "smoke" if args.smoke else "full" if args.full else "quick"
+    out = {"environment": _environment(), "mode": mode,
            "settings": {k: config[k] for k in args.only}, "torch_threads": settings_threads,
            "seconds": {}, "results": {}, "errors": {}}
     print(json.dumps(out["environment"], indent=1))
