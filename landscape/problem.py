@@ -53,6 +53,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -590,6 +592,8 @@ def load(spec: str, **kwargs) -> Problem:
             f"landscape.problem.Problem), got {spec!r}"
         )
     module_name, func_name = spec.split(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # a console script does not search the working directory
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
