@@ -42,3 +42,14 @@ def key(request):
     import zlib
 
     return jax.random.key(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_compiled_programs():
+    """Drop each test file's compiled programs when it ends: a worker runs many files,
+    and their executables would otherwise stay in memory to the end of the session."""
+    yield
+    jax.clear_caches()
+    import gc
+
+    gc.collect()
