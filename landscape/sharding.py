@@ -42,11 +42,16 @@ __all__ = ["AXIS", "devices_of", "map_rows", "mesh", "num_devices", "pad", "put"
 AXIS = "batch"  # the name of the one mesh axis
 
 
-def _shard_map():
-    fn = getattr(jax, "shard_map", None)
-    if fn is None:  # jax < 0.6
-        from jax.experimental.shard_map import shard_map as fn
-    return fn
+def _shard_map(fn, mesh, in_specs, out_specs):
+    """``shard_map`` with replication checks off: inside, ``fn`` differentiates values it
+    closes over (parameters) per device, and the one ``psum`` is ours. With the checks
+    on, JAX would sum such gradients over the devices already inside the block."""
+    if hasattr(jax, "shard_map"):
+        return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
+                             check_vma=False)
+    from jax.experimental.shard_map import shard_map  # jax < 0.6
+
+    return shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
 
 
 @functools.lru_cache(maxsize=32)
@@ -139,8 +144,7 @@ def sum_rows(fn: Callable, rows: PyTree, *, weights: Array | None, mesh: Mesh | 
         return jax.lax.psum(_sum_block(fn, rows, weights[0] if weights else None), axis)
 
     args = (rows,) if weights is None else (rows, weights)
-    return _shard_map()(local, mesh=mesh, in_specs=(P(axis),) * len(args),
-                        out_specs=P())(*args)
+    return _shard_map(local, mesh, (P(axis),) * len(args), P())(*args)
 
 
 def map_rows(fn: Callable, rows: PyTree, *, mesh: Mesh | None):
@@ -152,7 +156,7 @@ def map_rows(fn: Callable, rows: PyTree, *, mesh: Mesh | None):
         return fn(rows)
     _check_divisible(rows, mesh)
     spec = P(mesh.axis_names[0])
-    return _shard_map()(fn, mesh=mesh, in_specs=(spec,), out_specs=spec)(rows)
+    return _shard_map(fn, mesh, (spec,), spec)(rows)
 
 
 def _check_divisible(rows, mesh):
