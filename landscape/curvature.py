@@ -268,9 +268,10 @@ class FlatOperator(NamedTuple):
 
         return _Counted(dtype=np.float64, shape=(self.size, self.size))
 
-    def dense(self) -> Array:
-        """The operator as an (n, n) matrix, built column by column (small n only)."""
-        check_dense_size(self.size)
+    def dense(self, *, max_size: int | None = None) -> Array:
+        """The operator as an (n, n) matrix, built column by column (small n only: at
+        most ``max_size``, default :data:`DENSE_MAX_SIZE`)."""
+        check_dense_size(self.size, max_size=max_size or DENSE_MAX_SIZE)
         eye = jnp.eye(self.size, dtype=self.dtype)
         return jax.lax.map(lambda e: self.matvec(e, *self.args), eye).T
 
@@ -343,10 +344,8 @@ def hessian_operator(loss: Callable, params: PyTree, batch, *, batch_size: int |
         weighted mean of two chunks' losses equals the loss of both, else
         ``ValueError``); ``"sum"`` adds the chunk Hessians for a sum loss.
     devices : sequence of jax.Device, optional
-        With ``batch_size``, the chunks are split over these devices (default
-        ``jax.devices()``; one device runs them in turn) and combined with one
-        ``psum`` (:func:`chunked_mean`). Give ``batch_size`` at most ``n / len(devices)``
-        so that every device has a chunk.
+        With ``batch_size``, split the chunks over these (default ``jax.devices()``;
+        :func:`chunked_mean`); at most ``n / len(devices)`` gives each device work.
 
     Examples
     --------
@@ -524,10 +523,7 @@ def dense_hessian(loss: Callable, params: PyTree, batch, *,
 
     Raises ``ValueError`` if ``n`` exceeds ``max_size``.
     """
-    op = hessian_operator(loss, params, batch)
-    check_dense_size(op.size, max_size=max_size)
-    eye = jnp.eye(op.size, dtype=op.dtype)
-    return jax.lax.map(lambda e: op(e), eye).T
+    return hessian_operator(loss, params, batch).dense(max_size=max_size)
 
 
 def subset_indices(params: PyTree, select) -> np.ndarray:

@@ -75,6 +75,7 @@ import numpy as np
 from landscape import sharding
 from landscape._checks import num_examples as _num_examples
 from landscape.curvature import (
+    _one_example,
     chunked_mean,
     dataset_hessian_operator,
     flat_loss,
@@ -159,10 +160,6 @@ def _check_population(population: str) -> None:
 
 
 # --------------------------------------------------------------------------- per-example
-
-
-def _one_example(example):
-    return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], example)
 
 
 def _example_grad(f, x, example):
