@@ -793,14 +793,15 @@ def train_seeds(
     data = _prepare_data(dataset, dtype)
 
     devices = list(jax.devices() if devices is None else devices)
-    mesh = sharding.mesh(devices if shard else devices[:1], axis="seed")
+    sharded = shard and len(devices) > 1
     if vectorize is None:
-        vectorize = mesh is not None or devices[0].platform != "cpu"
-    elif not vectorize and mesh is not None:
+        vectorize = sharded or devices[0].platform != "cpu"
+    elif not vectorize and sharded:
         raise ValueError(
             "vectorize: seeds sharded over several devices are vectorised; pass shard=False "
             "(or one device) to run them one after another"
         )
+    mesh = sharding.mesh(devices if sharded else devices[:1], axis="seed")
     (keys_p, lrs_p, init_p, state_p), weights = sharding.pad(
         (keys, jnp.asarray(lrs, dtype), init_params, init_state), sharding.num_devices(mesh))
     padded = weights.shape[0]
