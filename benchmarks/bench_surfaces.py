@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape import curvature, data, models, objectives, surfaces
+from landscape import curvature, data, directions, models, objectives, surfaces
 
 HIDDEN = (280, 250)
 
@@ -52,7 +52,7 @@ def main(grid: int = 51, rounds: int = 2, batched_points: int = 40, memory_mib: 
     params = model.init(jax.random.key(0))
     loss = objectives.make_loss(model.apply)
     f, x0, _ = curvature.flat_loss(loss, params)
-    d = surfaces.random_directions(jax.random.key(1), params, num=2)
+    d = directions.random_directions(jax.random.key(1), params, num=2)
     alphas = betas = jnp.linspace(-1.0, 1.0, grid)
     num = grid * grid
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} "

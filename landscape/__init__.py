@@ -5,11 +5,11 @@ points training reaches; critical-point classification; seed, batch-size and
 landscape studies; and a report that checks training folklore by experiment.
 
 The modules, in the order data flows through them: ``data``, ``models``,
-``objectives``, ``curvature``, ``lanczos``, ``stochtrace``, ``minres``, ``critical``,
-``train``, ``noise``,
-``alignment``, ``surfaces``, ``studies``; ``results`` and ``plots`` write what
-studies produce (``plots`` imports matplotlib, so it is imported on demand:
-``from landscape import plots``).
+``objectives``, ``curvature``, ``lanczos``, ``subsamples``, ``stochtrace``, ``minres``,
+``critical``, ``train``, ``noise``, ``tradeoff``, ``alignment``, ``directions``,
+``surfaces``, ``paths``, ``studies``; ``sharding`` splits batch axes over the devices;
+``results`` and ``plots`` write what studies produce (``plots`` imports matplotlib, so
+it is imported on demand: ``from landscape import plots``).
 """
 
 from landscape import (
@@ -17,15 +17,20 @@ from landscape import (
     critical,
     curvature,
     data,
+    directions,
     lanczos,
     minres,
     models,
     noise,
     objectives,
+    paths,
     results,
+    sharding,
     status,
     stochtrace,
+    subsamples,
     surfaces,
+    tradeoff,
     train,
 )
 from landscape.critical import Classification, FinderResult, classify, find_critical_point
@@ -68,6 +73,7 @@ __all__ = [
     "dataset_hessian_operator",
     "deep_linear",
     "dense_hessian",
+    "directions",
     "extreme_eigs",
     "find_critical_point",
     "fisher_operator",
@@ -86,11 +92,15 @@ __all__ = [
     "noise",
     "num_params",
     "objectives",
+    "paths",
     "results",
+    "sharding",
     "slq",
     "status",
     "stochtrace",
+    "subsamples",
     "surfaces",
+    "tradeoff",
     "train",
     "train_seeds",
 ]

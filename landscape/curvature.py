@@ -37,15 +37,16 @@ JMLR 21.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from jax.sharding import Mesh
 
-from landscape import _checks
+from landscape import _checks, sharding
 from landscape._checks import check_memory
 from landscape.typing import Array, PyTree
 
@@ -115,11 +116,17 @@ def split_batches(batch, batch_size: int):
     return stacked, remainder
 
 
-def chunked_mean(fn: Callable, batch, *, batch_size: int | None, reduction: str = "mean"):
+def chunked_mean(fn: Callable, batch, *, batch_size: int | None, reduction: str = "mean",
+                 mesh: Mesh | None = None):
     """``fn`` over ``batch`` evaluated ``batch_size`` examples at a time and combined:
     the size-weighted mean of ``fn(chunk)`` (``reduction="mean"``, right for a function
     that is a mean over its chunk) or their sum (``"sum"``). ``lax.scan`` in a fixed
     order: deterministic, and memory of one chunk. ``batch_size=None`` is ``fn(batch)``.
+
+    With a ``mesh`` (:func:`landscape.sharding.mesh`) the whole chunks are split over its
+    devices, each scanning its own; their count is padded to a multiple of the devices
+    with chunks of weight zero, and the last, smaller chunk (the examples left over) is
+    evaluated apart, as on one device: every example counts once.
 
     Examples
     --------
@@ -132,12 +139,11 @@ def chunked_mean(fn: Callable, batch, *, batch_size: int | None, reduction: str 
         return fn(batch)
     stacked, remainder = split_batches(batch, batch_size)
     num_full = jax.tree_util.tree_leaves(stacked)[0].shape[0]
-    first = jax.tree_util.tree_map(lambda a: a[0], stacked)
-    zeros = jax.tree_util.tree_map(
-        lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(fn, first)
-    )
+    weights = None
+    if mesh is not None:
+        stacked, weights = sharding.pad(stacked, sharding.num_devices(mesh))
+    total = sharding.sum_rows(fn, stacked, weights=weights, mesh=mesh)
     add = lambda t, o: jax.tree_util.tree_map(jnp.add, t, o)
-    total, _ = jax.lax.scan(lambda t, c: (add(t, fn(c)), None), zeros, stacked)
     if reduction == "sum":
         return total if remainder is None else add(total, fn(remainder))
     count = num_full * batch_size
@@ -201,12 +207,12 @@ def flat_loss(loss: Callable, params: PyTree) -> tuple[Callable, Array, Callable
 
 
 def value_and_grad(loss: Callable, params: PyTree, batch, *, batch_size: int | None = None,
-                   reduction: str = "mean"):
+                   reduction: str = "mean", devices: Sequence[jax.Device] | None = None):
     """``(loss, flat gradient)`` over ``batch``, ``batch_size`` examples at a time when
-    given (:func:`chunked_mean`)."""
+    given, split over ``devices`` (default every device; :func:`chunked_mean`)."""
     f, x, _ = flat_loss(loss, params)
     return chunked_mean(lambda c: jax.value_and_grad(f)(x, c), batch, batch_size=batch_size,
-                        reduction=reduction)
+                        reduction=reduction, mesh=sharding.mesh(devices))
 
 
 def grad_norm(loss: Callable, params: PyTree, batch) -> Array:
@@ -262,9 +268,10 @@ class FlatOperator(NamedTuple):
 
         return _Counted(dtype=np.float64, shape=(self.size, self.size))
 
-    def dense(self) -> Array:
-        """The operator as an (n, n) matrix, built column by column (small n only)."""
-        check_dense_size(self.size)
+    def dense(self, *, max_size: int | None = None) -> Array:
+        """The operator as an (n, n) matrix, built column by column (small n only: at
+        most ``max_size``, default :data:`DENSE_MAX_SIZE`)."""
+        check_dense_size(self.size, max_size=max_size or DENSE_MAX_SIZE)
         eye = jnp.eye(self.size, dtype=self.dtype)
         return jax.lax.map(lambda e: self.matvec(e, *self.args), eye).T
 
@@ -286,10 +293,10 @@ def _hessian_for(loss, spec):
 
 
 @functools.lru_cache(maxsize=256)
-def _chunked_for(one, batch_size, reduction):
+def _chunked_for(one, batch_size, reduction, mesh):
     def matvec(v, x, batch):
         fn = lambda chunk: one(v, x, chunk)
-        return chunked_mean(fn, batch, batch_size=batch_size, reduction=reduction)
+        return chunked_mean(fn, batch, batch_size=batch_size, reduction=reduction, mesh=mesh)
 
     return matvec
 
@@ -310,13 +317,17 @@ def _prepare(loss, params, batch, batch_size, reduction, *, mean_check=True):
     return _spec(params), x0
 
 
-def _operator(one, spec, x0, batch, batch_size, reduction) -> FlatOperator:
-    matvec = one if batch_size is None else _chunked_for(one, batch_size, reduction or "mean")
+def _operator(one, spec, x0, batch, batch_size, reduction, devices) -> FlatOperator:
+    if batch_size is None:
+        matvec = one
+    else:
+        matvec = _chunked_for(one, batch_size, reduction or "mean", sharding.mesh(devices))
     return FlatOperator(matvec, (x0, batch), int(x0.size), x0.dtype, _unravel_for(spec))
 
 
 def hessian_operator(loss: Callable, params: PyTree, batch, *, batch_size: int | None = None,
-                     reduction: str | None = None) -> FlatOperator:
+                     reduction: str | None = None,
+                     devices: Sequence[jax.Device] | None = None) -> FlatOperator:
     """The Hessian of ``loss(params, batch)`` as a :class:`FlatOperator`.
 
     Parameters
@@ -332,6 +343,9 @@ def hessian_operator(loss: Callable, params: PyTree, batch, *, batch_size: int |
         How chunks combine. By default the loss is *checked* to be a mean (the
         weighted mean of two chunks' losses equals the loss of both, else
         ``ValueError``); ``"sum"`` adds the chunk Hessians for a sum loss.
+    devices : sequence of jax.Device, optional
+        With ``batch_size``, split the chunks over these (default ``jax.devices()``;
+        :func:`chunked_mean`); at most ``n / len(devices)`` gives each device work.
 
     Examples
     --------
@@ -342,14 +356,17 @@ def hessian_operator(loss: Callable, params: PyTree, batch, *, batch_size: int |
     Array([1., 2., 3.], dtype=float32)
     """
     spec, x0 = _prepare(loss, params, batch, batch_size, reduction)
-    return _operator(_hessian_for(loss, spec), spec, x0, batch, batch_size, reduction)
+    return _operator(_hessian_for(loss, spec), spec, x0, batch, batch_size, reduction, devices)
 
 
 def dataset_hessian_operator(loss: Callable, params: PyTree, batch, *, batch_size: int,
-                             reduction: str | None = None) -> FlatOperator:
+                             reduction: str | None = None,
+                             devices: Sequence[jax.Device] | None = None) -> FlatOperator:
     """:func:`hessian_operator` over ``batch`` evaluated ``batch_size`` examples at a time:
-    ``H v = sum_i n_i H_i v / N``, exact for a mean loss (checked, see there)."""
-    return hessian_operator(loss, params, batch, batch_size=batch_size, reduction=reduction)
+    ``H v = sum_i n_i H_i v / N``, exact for a mean loss (checked, see there), the
+    chunks split over ``devices`` (default every device)."""
+    return hessian_operator(loss, params, batch, batch_size=batch_size, reduction=reduction,
+                            devices=devices)
 
 
 def _xy(batch):
@@ -399,8 +416,8 @@ def _output_checks(outputs, output_loss, params, batch):
 
 
 def gauss_newton_operator(outputs: Callable, output_loss: Callable, params: PyTree, batch, *,
-                          batch_size: int | None = None,
-                          reduction: str | None = None) -> FlatOperator:
+                          batch_size: int | None = None, reduction: str | None = None,
+                          devices: Sequence[jax.Device] | None = None) -> FlatOperator:
     """The generalised Gauss-Newton matrix ``G = J^T H_out J`` as a :class:`FlatOperator`.
 
     ``J`` is the Jacobian of ``outputs(params, inputs)`` in the parameters and ``H_out``
@@ -410,7 +427,7 @@ def gauss_newton_operator(outputs: Callable, output_loss: Callable, params: PyTr
     :mod:`landscape.objectives`. ``G`` is positive semi-definite when the output loss
     is convex (cross-entropy, mse), and ``H = G + R`` with ``R``
     :func:`gauss_newton_residual_operator`. Cost: one JVP, one output HVP, one VJP.
-    ``batch_size`` and ``reduction`` are as in :func:`hessian_operator`.
+    ``batch_size``, ``reduction`` and ``devices`` are as in :func:`hessian_operator`.
 
     Examples
     --------
@@ -428,12 +445,14 @@ def gauss_newton_operator(outputs: Callable, output_loss: Callable, params: PyTr
         loss = lambda p, b: output_loss(outputs(p, b[0]), b[1])
         _check_mean(loss, params, batch, batch_size)
     one = _gauss_newton_for(outputs, output_loss, spec)
-    return _operator(one, spec, x0, batch, batch_size, reduction)
+    return _operator(one, spec, x0, batch, batch_size, reduction, devices)
 
 
 def gauss_newton_residual_operator(outputs: Callable, output_loss: Callable, params: PyTree,
                                    batch, *, batch_size: int | None = None,
-                                   reduction: str | None = None) -> FlatOperator:
+                                   reduction: str | None = None,
+                                   devices: Sequence[jax.Device] | None = None
+                                   ) -> FlatOperator:
     """``R = H - G = sum_k (dL/dz_k) d^2 z_k / dtheta^2``: the curvature of the outputs
     weighted by the output gradient, computed on its own (the HVP of
     ``theta -> <dL/dz(theta0), z(theta)>`` at ``theta0``), so that ``G + R = H`` is a
@@ -441,7 +460,7 @@ def gauss_newton_residual_operator(outputs: Callable, output_loss: Callable, par
     spec, x0 = _prepare(None, params, batch, batch_size, reduction)
     _output_checks(outputs, output_loss, params, batch)
     one = _residual_for(outputs, output_loss, spec)
-    return _operator(one, spec, x0, batch, batch_size, reduction)
+    return _operator(one, spec, x0, batch, batch_size, reduction, devices)
 
 
 def _one_example(example):
@@ -460,14 +479,15 @@ def _fisher_for(loss, spec):
     return _typed(matvec)
 
 
-def fisher_operator(loss: Callable, params: PyTree, batch, *,
-                    batch_size: int | None = None) -> FlatOperator:
+def fisher_operator(loss: Callable, params: PyTree, batch, *, batch_size: int | None = None,
+                    devices: Sequence[jax.Device] | None = None) -> FlatOperator:
     """The empirical Fisher matrix ``F = mean_i g_i g_i^T`` of per-example gradients
     ``g_i`` (the gradient of ``loss`` on the batch made of example ``i`` alone).
 
     Positive semi-definite, of rank at most the number of examples; ``F v`` costs one
     per-example JVP and one VJP. Not the Hessian, nor the true Fisher (Kunstner,
     Hennig & Balles 2019): compare its spectrum with :func:`hessian_operator`'s.
+    ``batch_size`` and ``devices`` are as in :func:`hessian_operator`.
 
     Examples
     --------
@@ -480,7 +500,7 @@ def fisher_operator(loss: Callable, params: PyTree, batch, *,
     spec, x0 = _prepare(loss, params, batch, batch_size, "mean")
     if batch_size is not None:
         _check_mean(loss, params, batch, batch_size)
-    return _operator(_fisher_for(loss, spec), spec, x0, batch, batch_size, "mean")
+    return _operator(_fisher_for(loss, spec), spec, x0, batch, batch_size, "mean", devices)
 
 
 # ------------------------------------------------------------------ dense, subsets
@@ -503,10 +523,7 @@ def dense_hessian(loss: Callable, params: PyTree, batch, *,
 
     Raises ``ValueError`` if ``n`` exceeds ``max_size``.
     """
-    op = hessian_operator(loss, params, batch)
-    check_dense_size(op.size, max_size=max_size)
-    eye = jnp.eye(op.size, dtype=op.dtype)
-    return jax.lax.map(lambda e: op(e), eye).T
+    return hessian_operator(loss, params, batch).dense(max_size=max_size)
 
 
 def subset_indices(params: PyTree, select) -> np.ndarray:

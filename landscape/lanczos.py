@@ -10,7 +10,9 @@ static) and vmaps over ``v0``. ``matvec(v, *args) -> H v`` acts on flat vectors,
   (:func:`landscape.stochtrace.slq`) is built on it.
 * :func:`extreme_eigs`: Ritz pairs at one or both ends of the spectrum with residuals,
   thick-restarted (Wu & Simon 2000) when ``num_iters`` vectors are not enough.
-* :func:`lambda_max_spread`: lambda_max on independent data subsamples, and its spread.
+
+lambda_max on independent data subsamples (``lambda_max_spread``) is in
+:mod:`landscape.subsamples`, and importable from here.
 
 What a result promises
 ----------------------
@@ -52,7 +54,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from landscape import _checks, curvature, status
+from landscape import _checks, status
 from landscape.krylov import (
     Tridiagonal,
     _check_int,
@@ -71,17 +73,15 @@ from landscape.krylov import (
     tridiagonalize,
 )
 from landscape.status import BREAKDOWN, NON_FINITE, NOT_CONVERGED, OK
-from landscape.typing import Array, PyTree
+from landscape.typing import Array
 
 __all__ = [
     "STATUS_BREAKDOWN",
     "STATUS_NOT_CONVERGED",
     "STATUS_OK",
     "LanczosResult",
-    "SubsampleSpread",
     "Tridiagonal",
     "extreme_eigs",
-    "lambda_max_spread",
     "status_message",
     "symmetry_probe",
     "tridiagonalize",
@@ -576,105 +576,11 @@ def _dynamic_counts(theta, j, m: int, *, lowest: bool):
     )
 
 
-# ----------------------------------------------------------------------------------
-# lambda_max across data subsamples
-
-
-class SubsampleSpread(NamedTuple):
-    """lambda_max of the Hessian on independent data subsamples.
-
-    Attributes
-    ----------
-    values : (s,)      lambda_max on each subsample
-    residuals : (s,)   its residual bound
-    indices : (s, b)   the examples of each subsample
-    mean, std : ()     across subsamples (std with ddof=1)
-    min, max : ()
-    ratio : ()         max / min, the several-fold spread a single batch hides
-    status : (s,)      each subsample's :mod:`landscape.status` code
-    """
-
-    values: Array
-    residuals: Array
-    indices: Array
-    mean: Array
-    std: Array
-    min: Array
-    max: Array
-    ratio: Array
-    status: Array
-
-    def message(self):
-        """Each subsample's status as text."""
-        return status.message(self.status)
-
-
-def lambda_max_spread(
-    loss: Callable,
-    params: PyTree,
-    batch,
-    *,
-    key: Array,
-    num_subsamples: int,
-    subsample_size: int,
-    num_iters: int = 30,
-    tol: float = 1e-6,
-    num_restarts: int = 5,
-) -> SubsampleSpread:
-    """lambda_max of ``loss`` on ``num_subsamples`` random subsets of ``batch``.
-
-    Each subsample draws ``subsample_size`` examples without replacement,
-    independently of the others (``key``); each runs :func:`extreme_eigs` with
-    ``which="largest"`` on that subsample's Hessian, one after another.
-    """
-    _checks.check_key(key)
-    count = _check_int("num_subsamples", num_subsamples, minimum=1)
-    total = len(jax.tree_util.tree_leaves(batch)[0])
-    size = _check_int("subsample_size", subsample_size, minimum=1)
-    if size > total:
-        raise ValueError(f"subsample_size: {size} exceeds the {total} examples in batch")
-    op = curvature.hessian_operator(loss, params, batch)
-    x0 = op.args[0]
-    k_sub, k_v0 = jax.random.split(key)
-    picks = jax.vmap(lambda kk: jax.random.choice(kk, total, (size,), replace=False))(
-        jax.random.split(k_sub, count)
-    )
-    v0s = jax.random.normal(k_v0, (count, op.size), x0.dtype)
-    eigs = extreme_eigs(
-        num_iters=min(num_iters, op.size), num_eigs=1, which="largest", tol=tol,
-        num_restarts=num_restarts,
-    )
-    arrays = jax.tree_util.tree_map(jnp.asarray, batch)
-
-    @jax.jit
-    def run(picks, v0s, x0, arrays):
-        def one(inputs):
-            pick, v0 = inputs
-            sub = jax.tree_util.tree_map(lambda a: a[pick], arrays)
-            res = eigs(op.matvec, v0, x0, sub)
-            return res.eigvals[-1], res.residuals[-1], res.status
-
-        return jax.lax.map(one, (picks, v0s))
-
-    values, residuals, codes = run(picks, v0s, x0, arrays)
-    std = jnp.std(values, ddof=1) if count > 1 else jnp.zeros((), values.dtype)
-    return SubsampleSpread(
-        values=values,
-        residuals=residuals,
-        indices=picks,
-        mean=jnp.mean(values),
-        std=std,
-        min=jnp.min(values),
-        max=jnp.max(values),
-        ratio=jnp.max(values) / jnp.min(values),
-        status=codes,
-    )
-
-
 _MOVED = {
     "SpectralDensity": "stochtrace", "slq": "stochtrace", "density_on_grid": "stochtrace",
     "negative_fraction": "stochtrace", "negative_fraction_bounds": "stochtrace",
     "trace_estimate": "stochtrace", "restrict": "curvature", "subset_indices": "curvature",
+    "SubsampleSpread": "subsamples", "lambda_max_spread": "subsamples",
 }
 
 

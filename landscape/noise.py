@@ -1,4 +1,4 @@
-"""Per-example gradients, the gradient noise scale, and the batch-size trade-off.
+"""Per-example gradients and the gradient noise scales.
 
 The gradient noise scale of McCandlish et al. (2018) predicts the batch size
 beyond which larger minibatches stop buying fewer steps. With ``G`` the mean
@@ -11,7 +11,8 @@ gradient and ``Sigma`` the covariance of per-example gradients:
   (:func:`hessian_noise_scale`, with exact Hessian-vector products);
 * the trade-off ``S = S_min (1 + B_noise / B)``, ``E = E_min (1 + B / B_noise)``
   between the steps ``S`` and examples ``E = S B`` needed to reach a target,
-  fitted by :func:`fit_tradeoff`, with ``B_crit = E_min / S_min``.
+  fitted by :func:`landscape.tradeoff.fit_tradeoff` (also importable from here), with
+  ``B_crit = E_min / S_min``.
 
 Which gradient is "the" gradient
 --------------------------------
@@ -41,6 +42,17 @@ Per-example gradients are never all held at once: they are computed
 memory is ``chunk_size`` times one gradient (plus, for :func:`hessian_noise_scale`,
 ``chunk_size`` Hessian-vector products over the Hessian's batch).
 
+Devices
+-------
+With several devices (``devices``, default ``jax.devices()``) the examples are split
+over them (:mod:`landscape.sharding`): the sums over examples run a block per device
+and are combined with one ``psum``, per-example gradients and minibatch norms are
+mapped a block per device, and the Hessian of :func:`hessian_noise_scale` is the
+data set's, its chunks split over the devices
+(:func:`landscape.curvature.dataset_hessian_operator`). The chunk shrinks to at most
+``n / num_devices`` examples so that every device has work. With one device nothing
+changes.
+
 References
 ----------
 McCandlish, Kaplan, Amodei and the OpenAI Dota Team (2018), "An Empirical Model of
@@ -60,15 +72,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from landscape import sharding
+from landscape._checks import num_examples as _num_examples
 from landscape.curvature import (
+    _one_example,
     chunked_mean,
     dataset_hessian_operator,
     flat_loss,
     hessian_operator,
 )
+from landscape.tradeoff import TradeoffFit, fit_tradeoff, tradeoff_curve
 
 PyTree = Any
 Array = jax.Array
+Devices = Sequence[jax.Device] | None
 
 __all__ = [
     "HessianNoiseScale",
@@ -128,25 +145,13 @@ class HessianNoiseScale(NamedTuple):
 # --------------------------------------------------------------------------- validation
 
 
-def _num_examples(batch) -> int:
-    leaves = jax.tree_util.tree_leaves(batch)
-    if not leaves:
-        raise ValueError("batch: has no arrays")
-    n = int(jnp.shape(leaves[0])[0])
-    for leaf in leaves:
-        if jnp.shape(leaf)[0] != n:
-            raise ValueError(
-                f"batch: arrays disagree on the number of examples ({n} vs {jnp.shape(leaf)[0]})"
-            )
-    return n
-
-
-def _check_chunk(chunk_size: int, n: int) -> int:
+def _check_chunk(chunk_size: int, n: int, mesh=None) -> int:
+    """``chunk_size`` checked, and cut to ``n / num_devices`` so every device has work."""
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer):
         raise ValueError(f"chunk_size: must be a positive integer, got {chunk_size!r}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size: must be a positive integer, got {chunk_size}")
-    return int(min(chunk_size, n))
+    return int(min(chunk_size, max(1, n // sharding.num_devices(mesh))))
 
 
 def _check_population(population: str) -> None:
@@ -157,25 +162,33 @@ def _check_population(population: str) -> None:
 # --------------------------------------------------------------------------- per-example
 
 
-def _one_example(example):
-    return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], example)
-
-
 def _example_grad(f, x, example):
     """Flat gradient of ``f(x, batch)`` on the batch made of one example."""
     return jax.grad(f)(x, _one_example(example))
 
 
-def _chunked_sum(fn, batch, chunk_size: int):
+def _chunked_sum(fn, batch, chunk_size: int, mesh):
     """``sum_i fn(example_i)`` over the leading axis of ``batch``, ``chunk_size`` at a time,
     in a fixed order (deterministic): :func:`landscape.curvature.chunked_mean` with
-    ``reduction="sum"`` over chunks, each the sum of a ``vmap``."""
+    ``reduction="sum"`` over chunks, each the sum of a ``vmap``, split over ``mesh``."""
     per_chunk = lambda chunk: jax.tree_util.tree_map(
         lambda o: jnp.sum(o, axis=0), jax.vmap(fn)(chunk))
-    return chunked_mean(per_chunk, batch, batch_size=chunk_size, reduction="sum")
+    return chunked_mean(per_chunk, batch, batch_size=chunk_size, reduction="sum", mesh=mesh)
 
 
-def per_example_grads(loss: Callable, params: PyTree, batch, *, chunk_size: int = 128) -> PyTree:
+def _map_examples(fn, rows, chunk_size: int | None, mesh):
+    """``fn`` on each row of ``rows`` (a ``lax.map``, ``chunk_size`` rows vmapped at once),
+    the rows split over the devices of ``mesh``; the outputs stacked in order."""
+    n = _num_examples(rows)
+    padded, _ = sharding.pad(rows, sharding.num_devices(mesh))
+    size = lambda b: None if chunk_size is None else min(chunk_size, _num_examples(b))
+    block = lambda b: jax.lax.map(fn, b, batch_size=size(b))
+    out = sharding.map_rows(block, padded, mesh=mesh)
+    return jax.tree_util.tree_map(lambda a: a[:n], out)
+
+
+def per_example_grads(loss: Callable, params: PyTree, batch, *, chunk_size: int = 128,
+                      devices: Devices = None) -> PyTree:
     """Gradients of ``loss`` on each example of ``batch`` separately.
 
     ``loss(params, batch)`` must be a mean over the examples of ``batch`` (as
@@ -185,6 +198,7 @@ def per_example_grads(loss: Callable, params: PyTree, batch, *, chunk_size: int 
     (``lax.map`` over chunks of a ``vmap``), which bounds the memory of the
     backward passes, but the (n, ...) result itself is stored: for statistics
     over large data sets use :func:`simple_noise_scale`, which never stores it.
+    The examples are split over ``devices`` (default every device).
 
     Examples
     --------
@@ -197,21 +211,22 @@ def per_example_grads(loss: Callable, params: PyTree, batch, *, chunk_size: int 
            [0., 4.]], dtype=float32)
     """
     n = _num_examples(batch)
-    return _per_example_impl(loss, params, batch, chunk_size=_check_chunk(chunk_size, n))
+    mesh = sharding.mesh(devices)
+    return _per_example_impl(loss, params, batch, chunk_size=_check_chunk(chunk_size, n, mesh),
+                             mesh=mesh)
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "chunk_size"))
-def _per_example_impl(loss, params, batch, *, chunk_size):
-    return jax.lax.map(
-        lambda ex: jax.grad(loss)(params, _one_example(ex)), batch, batch_size=chunk_size
-    )
+@functools.partial(jax.jit, static_argnames=("loss", "chunk_size", "mesh"))
+def _per_example_impl(loss, params, batch, *, chunk_size, mesh):
+    grad_one = lambda ex: jax.grad(loss)(params, _one_example(ex))
+    return _map_examples(grad_one, batch, chunk_size, mesh)
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "chunk_size", "population"))
-def _simple_impl(loss, params, batch, *, chunk_size, population):
+@functools.partial(jax.jit, static_argnames=("loss", "chunk_size", "population", "mesh"))
+def _simple_impl(loss, params, batch, *, chunk_size, population, mesh):
     n = _num_examples(batch)
     f, x0, _ = flat_loss(loss, params)
-    mean = _chunked_sum(lambda ex: _example_grad(f, x0, ex), batch, chunk_size) / n
+    mean = _chunked_sum(lambda ex: _example_grad(f, x0, ex), batch, chunk_size, mesh) / n
 
     def centred_sq(ex):
         d = _example_grad(f, x0, ex) - mean
@@ -219,7 +234,7 @@ def _simple_impl(loss, params, batch, *, chunk_size, population):
 
     # two passes: subtracting the mean first avoids the cancellation of
     # sum|g_i|^2 - n|G|^2 when the noise is small against the gradient
-    trace_cov = _chunked_sum(centred_sq, batch, chunk_size) / (n - 1)
+    trace_cov = _chunked_sum(centred_sq, batch, chunk_size, mesh) / (n - 1)
     grad_sq = jnp.vdot(mean, mean)
     if population == "distribution":
         grad_sq = grad_sq - trace_cov / n
@@ -227,7 +242,8 @@ def _simple_impl(loss, params, batch, *, chunk_size, population):
 
 
 def simple_noise_scale(
-    loss: Callable, params: PyTree, batch, *, chunk_size: int = 128, population: str = "dataset"
+    loss: Callable, params: PyTree, batch, *, chunk_size: int = 128, population: str = "dataset",
+    devices: Devices = None,
 ) -> NoiseScale:
     """``B_simple = tr(Sigma) / |G|^2`` from per-example gradients (McCandlish et al. 2018).
 
@@ -247,6 +263,8 @@ def simple_noise_scale(
         Per-example gradients computed at once.
     population : {"dataset", "distribution"}
         ``"distribution"`` subtracts the sampling bias ``tr(Sigma)/n`` from ``|G|^2``.
+    devices : sequence of jax.Device, optional
+        Split the examples over these (default every device; module notes).
 
     Returns
     -------
@@ -270,32 +288,33 @@ def simple_noise_scale(
     if n < 2:
         raise ValueError(f"batch: need at least 2 examples for a covariance, got {n}")
     _check_population(population)
-    return _simple_impl(
-        loss, params, batch, chunk_size=_check_chunk(chunk_size, n), population=population
-    )[1]
+    mesh = sharding.mesh(devices)
+    return _simple_impl(loss, params, batch, chunk_size=_check_chunk(chunk_size, n, mesh),
+                        population=population, mesh=mesh)[1]
 
 
 # --------------------------------------------------------------------------- two batch sizes
 
 
 def minibatch_grad_sq_norms(
-    loss: Callable, params: PyTree, batch, *, key: Array, batch_size: int, num_batches: int
+    loss: Callable, params: PyTree, batch, *, key: Array, batch_size: int, num_batches: int,
+    devices: Devices = None,
 ) -> Array:
     """``|G_B|^2`` for ``num_batches`` minibatches of ``batch_size`` examples, shape (num_batches,).
 
     The minibatches are those :func:`landscape.data.batch_indices` draws (each
     a slice of a fresh permutation per epoch, so no example repeats within a
     minibatch), the way training draws them. Feed two such arrays to
-    :func:`two_batch_noise_scale`.
+    :func:`two_batch_noise_scale`. The minibatches are split over ``devices`` (default
+    every device).
     """
     n = _num_examples(batch)
     if not isinstance(batch_size, int | np.integer) or not 0 < batch_size <= n:
         raise ValueError(f"batch_size: must be in [1, {n}], got {batch_size!r}")
     if not isinstance(num_batches, int | np.integer) or num_batches < 1:
         raise ValueError(f"num_batches: must be a positive integer, got {num_batches!r}")
-    return _minibatch_impl(
-        loss, params, batch, key, batch_size=int(batch_size), num_batches=int(num_batches)
-    )
+    return _minibatch_impl(loss, params, batch, key, batch_size=int(batch_size),
+                           num_batches=int(num_batches), mesh=sharding.mesh(devices))
 
 
 def _minibatch_index_table(key, *, num_examples: int, batch_size: int, num_batches: int):
@@ -310,8 +329,8 @@ def _minibatch_index_table(key, *, num_examples: int, batch_size: int, num_batch
     return table[:num_batches]
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "batch_size", "num_batches"))
-def _minibatch_impl(loss, params, batch, key, *, batch_size, num_batches):
+@functools.partial(jax.jit, static_argnames=("loss", "batch_size", "num_batches", "mesh"))
+def _minibatch_impl(loss, params, batch, key, *, batch_size, num_batches, mesh):
     n = _num_examples(batch)
     f, x0, _ = flat_loss(loss, params)
     table = _minibatch_index_table(
@@ -323,7 +342,7 @@ def _minibatch_impl(loss, params, batch, key, *, batch_size, num_batches):
         g = jax.grad(f)(x0, sub)
         return jnp.vdot(g, g)
 
-    return jax.lax.map(one, table)
+    return _map_examples(one, table, None, mesh)
 
 
 def two_batch_noise_scale(
@@ -395,18 +414,21 @@ def two_batch_noise_scale(
 
 @functools.partial(
     jax.jit,
-    static_argnames=("loss", "chunk_size", "population", "num_samples", "hessian_batch_size"),
+    static_argnames=("loss", "chunk_size", "population", "num_samples", "hessian_batch_size",
+                     "mesh"),
 )
 def _hessian_impl(
-    loss, params, batch, key, *, chunk_size, population, num_samples, hessian_batch_size
+    loss, params, batch, key, *, chunk_size, population, num_samples, hessian_batch_size, mesh
 ):
     n = _num_examples(batch)
-    mean, simple = _simple_impl(loss, params, batch, chunk_size=chunk_size, population="dataset")
+    mean, simple = _simple_impl(loss, params, batch, chunk_size=chunk_size, population="dataset",
+                                mesh=mesh)
     f, x0, _ = flat_loss(loss, params)
     if hessian_batch_size is None:
         op = hessian_operator(loss, params, batch)
     else:
-        op = dataset_hessian_operator(loss, params, batch, batch_size=hessian_batch_size)
+        op = dataset_hessian_operator(loss, params, batch, batch_size=hessian_batch_size,
+                                      devices=sharding.devices_of(mesh))
 
     def quad(ex):
         d = _example_grad(f, x0, ex) - mean
@@ -454,6 +476,7 @@ def hessian_noise_scale(
     chunk_size: int = 32,
     hessian_batch_size: int | None = None,
     population: str = "dataset",
+    devices: Devices = None,
 ) -> HessianNoiseScale:
     """``B_noise = tr(H Sigma) / (G^T H G)`` with exact Hessian-vector products.
 
@@ -486,9 +509,11 @@ def hessian_noise_scale(
     hessian_batch_size : int or None
         Evaluate each HVP over the data ``hessian_batch_size`` examples at a time
         (:func:`landscape.curvature.dataset_hessian_operator`); ``None`` uses the
-        whole batch at once.
+        whole batch at once on one device, and ``n / num_devices`` with several.
     population : {"dataset", "distribution"}
         See the module notes.
+    devices : sequence of jax.Device, optional
+        Split the examples over these (default every device; module notes).
 
     Returns
     -------
@@ -513,7 +538,8 @@ def hessian_noise_scale(
     if n < 2:
         raise ValueError(f"batch: need at least 2 examples for a covariance, got {n}")
     _check_population(population)
-    chunk = _check_chunk(chunk_size, n)
+    mesh = sharding.mesh(devices)
+    chunk = _check_chunk(chunk_size, n, mesh)
     if num_samples is not None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, int | np.integer):
             raise ValueError(f"num_samples: must be an integer or None, got {num_samples!r}")
@@ -526,6 +552,8 @@ def hessian_noise_scale(
         raise ValueError("key: given but unused; set num_samples to sample examples")
     if hessian_batch_size is not None and not 0 < hessian_batch_size <= n:
         raise ValueError(f"hessian_batch_size: must be in [1, {n}], got {hessian_batch_size}")
+    if hessian_batch_size is None and mesh is not None:
+        hessian_batch_size = max(1, n // sharding.num_devices(mesh))
     return _hessian_impl(
         loss,
         params,
@@ -535,169 +563,5 @@ def hessian_noise_scale(
         population=population,
         num_samples=num_samples,
         hessian_batch_size=hessian_batch_size,
-    )
-
-
-# --------------------------------------------------------------------------- trade-off fit
-
-
-class TradeoffFit(NamedTuple):
-    """The fitted steps/examples trade-off ``S = S_min + E_min/B``, ``E = E_min + S_min B``.
-
-    Equivalently ``S = S_min (1 + B_crit/B)`` and ``E = E_min (1 + B/B_crit)`` with
-    ``B_crit = E_min / S_min`` (McCandlish et al. 2018, Eq. 2.11).
-
-    Attributes
-    ----------
-    s_min : float             fewest steps (the limit B -> infinity)
-    e_min : float             fewest examples (the limit B -> 0)
-    b_crit : float            E_min / S_min
-    log_stderr : (3,) array   standard errors of log S_min, log E_min, log B_crit
-                              (linearised, from the fit's Jacobian; NaN with too few points)
-    rms_log_residual : float  root mean square of the log-space residuals
-    num_points : int          finite (B, S, E) points used
-    num_dropped : int         points left out because S or E was not finite (target not reached)
-    success : bool            the optimiser's convergence flag
-    message : str
-    """
-
-    s_min: float
-    e_min: float
-    b_crit: float
-    log_stderr: np.ndarray
-    rms_log_residual: float
-    num_points: int
-    num_dropped: int
-    success: bool
-    message: str
-
-
-def tradeoff_curve(fit: TradeoffFit, batch_sizes) -> tuple[np.ndarray, np.ndarray]:
-    """``(steps, examples)`` on the fitted curve at ``batch_sizes``."""
-    b = np.asarray(batch_sizes, dtype=np.float64)
-    return fit.s_min + fit.e_min / b, fit.e_min + fit.s_min * b
-
-
-def fit_tradeoff(
-    batch_sizes: Sequence[float],
-    steps: Sequence[float],
-    examples: Sequence[float] | None = None,
-    *,
-    robust: bool = True,
-) -> TradeoffFit:
-    """Fit ``S = S_min (1 + B_crit/B)`` and ``E = E_min (1 + B/B_crit)`` to measurements.
-
-    Method: the model is ``S = S_min + E_min/B`` and ``E = E_min + S_min B``, two
-    positive parameters. Both are fitted in log space (``log S_min``,
-    ``log E_min``) to the residuals ``log S_i - log S(B_i)`` and
-    ``log E_i - log E(B_i)`` with :func:`scipy.optimize.least_squares`: log space
-    because steps to target span decades and their scatter is multiplicative;
-    both residual sets so that measured examples may differ from ``S B`` (when
-    ``E = S B`` the two sets coincide and only the steps residuals are used, so
-    that the standard errors count each point once).
-    With ``robust`` the loss is ``soft_l1`` with scale 0.1 (about 10 %), so that
-    one bad point (a learning rate poorly tuned at one batch size) pulls the fit
-    less than under squares. The start is the linear least-squares fit of
-    ``S = a + b/B`` weighted by ``1/S`` (relative errors), or ``(min S, min E)``
-    when that gives a non-positive coefficient. Points where ``S`` or ``E`` is not
-    finite (target never reached, diverged) are dropped and counted.
-
-    Parameters
-    ----------
-    batch_sizes : (m,) positive
-    steps : (m,) steps to target
-    examples : (m,) examples to target, or None for ``steps * batch_sizes``
-    robust : bool
-
-    Returns
-    -------
-    TradeoffFit
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> b = 2.0 ** np.arange(10)
-    >>> fit = fit_tradeoff(b, 100 * (1 + 32 / b))
-    >>> round(fit.s_min, 6), round(fit.e_min, 6), round(fit.b_crit, 6)
-    (100.0, 3200.0, 32.0)
-
-    References
-    ----------
-    McCandlish et al. (2018), "An Empirical Model of Large-Batch Training", Sec. 2.3.
-    """
-    from scipy.optimize import least_squares
-
-    b = np.asarray(batch_sizes, dtype=np.float64).ravel()
-    s = np.asarray(steps, dtype=np.float64).ravel()
-    if examples is None:
-        if b.shape != s.shape:
-            raise ValueError(
-                f"steps: length {s.shape[0]} does not match batch_sizes ({b.shape[0]})"
-            )
-        e = b * s
-    else:
-        e = np.asarray(examples, dtype=np.float64).ravel()
-        if not (b.shape == s.shape == e.shape):
-            raise ValueError(
-                f"steps/examples: lengths {s.shape[0]} and {e.shape[0]} do not match "
-                f"batch_sizes ({b.shape[0]})"
-            )
-    if np.any(~np.isfinite(b)) or np.any(b <= 0):
-        raise ValueError(f"batch_sizes: must be positive and finite, got {b}")
-    ok = np.isfinite(s) & np.isfinite(e)
-    if np.any(ok & ((s <= 0) | (e <= 0))):
-        raise ValueError("steps/examples: must be positive where finite")
-    b, s, e = b[ok], s[ok], e[ok]
-    num_dropped = int(np.sum(~ok))
-    if len(np.unique(b)) < 2:
-        raise ValueError(
-            f"batch_sizes: need finite steps at two or more distinct batch sizes, got {len(b)}"
-        )
-    design = np.stack([np.ones_like(b), 1.0 / b], axis=1) / s[:, None]
-    (a0, b0), *_ = np.linalg.lstsq(design, np.ones_like(s), rcond=None)
-    if not (a0 > 0 and b0 > 0):
-        a0, b0 = float(np.min(s)), float(np.min(e))
-    log_s, log_e, log_b = np.log(s), np.log(e), np.log(b)
-
-    # with E = S B the two residual sets are the same numbers: count them once, or the
-    # standard errors would come out sqrt(2) too small
-    both = not np.allclose(e, b * s, rtol=1e-12, atol=0.0)
-
-    def residuals(theta):
-        ls, le = theta
-        r_steps = log_s - np.logaddexp(ls, le - log_b)
-        if not both:
-            return r_steps
-        return np.concatenate([r_steps, log_e - np.logaddexp(le, ls + log_b)])
-
-    result = least_squares(
-        residuals,
-        np.log([a0, b0]),
-        loss="soft_l1" if robust else "linear",
-        f_scale=0.1,
-        method="trf",
-        x_scale="jac",
-    )
-    ls, le = result.x
-    r = residuals(result.x)
-    dof = r.size - 2
-    log_stderr = np.full(3, np.nan)
-    jac = result.jac
-    if dof > 0:
-        try:
-            cov = np.linalg.inv(jac.T @ jac) * float(np.sum(r**2)) / dof
-            lin = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 1.0]])
-            log_stderr = np.sqrt(np.maximum(np.diag(lin @ cov @ lin.T), 0.0))
-        except np.linalg.LinAlgError:
-            pass
-    return TradeoffFit(
-        s_min=float(np.exp(ls)),
-        e_min=float(np.exp(le)),
-        b_crit=float(np.exp(le - ls)),
-        log_stderr=log_stderr,
-        rms_log_residual=float(np.sqrt(np.mean(r**2))),
-        num_points=int(b.size),
-        num_dropped=num_dropped,
-        success=bool(result.success),
-        message=str(result.message),
+        mesh=mesh,
     )

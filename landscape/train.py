@@ -77,10 +77,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 
-from landscape import optim
+from landscape import optim, sharding
 from landscape.curvature import grad_norm as _grad_norm
 from landscape.data import Batch, Dataset, get_batch
 from landscape.optim import OPTIMIZERS, SCHEDULES
@@ -795,30 +793,21 @@ def train_seeds(
     data = _prepare_data(dataset, dtype)
 
     devices = list(jax.devices() if devices is None else devices)
-    num_devices = len(devices) if shard else 1
+    sharded = shard and len(devices) > 1
     if vectorize is None:
-        vectorize = num_devices > 1 or devices[0].platform != "cpu"
-    elif not vectorize and num_devices > 1:
+        vectorize = sharded or devices[0].platform != "cpu"
+    elif not vectorize and sharded:
         raise ValueError(
             "vectorize: seeds sharded over several devices are vectorised; pass shard=False "
             "(or one device) to run them one after another"
         )
-    padded = -(-num_seeds // num_devices) * num_devices
-    index = np.minimum(np.arange(padded), num_seeds - 1)
-
-    def pad(tree):
-        return tree if padded == num_seeds else jax.tree_util.tree_map(lambda a: a[index], tree)
-
-    keys_p = pad(keys)
-    lrs_p = jnp.asarray(lrs[index], dtype)
-    init_p = None if init_params is None else pad(init_params)
-    state_p = None if init_state is None else pad(init_state)
-    if num_devices > 1:
-        mesh = Mesh(np.asarray(devices), ("seed",))
-        seed_sharding, replicated = NamedSharding(mesh, P("seed")), NamedSharding(mesh, P())
-        keys_p, lrs_p, init_p, state_p = jax.device_put((keys_p, lrs_p, init_p, state_p),
-                                                        seed_sharding)
-        data = jax.device_put(data, replicated)
+    mesh = sharding.mesh(devices if sharded else devices[:1], axis="seed")
+    (keys_p, lrs_p, init_p, state_p), weights = sharding.pad(
+        (keys, jnp.asarray(lrs, dtype), init_params, init_state), sharding.num_devices(mesh))
+    padded = weights.shape[0]
+    keys_p, lrs_p, init_p, state_p = sharding.put((keys_p, lrs_p, init_p, state_p), mesh,
+                                                  split=True)
+    data = sharding.put(data, mesh, split=False)
 
     engine = _engine(
         problem, config.replace(learning_rate=1.0), dataset.num_train, len(dataset.x_val) > 0,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from landscape import alignment, curvature, data, objectives, surfaces, train
+from landscape import alignment, curvature, data, directions, objectives, paths, train
 from landscape.problem import Layout, check_params, from_functions, weight_axes
 
 eqx = pytest.importorskip("equinox")
@@ -274,9 +274,9 @@ def test_filter_normalisation_follows_the_equinox_output_axis(ds, key):
     params = prob.init(jax.random.key(3))
     axes = weight_axes(params, prob.layout)
     assert axes == [-2, None, -2, None]  # weights (out, in), biases
-    directions = surfaces.random_directions(key, params, num=2, weight_axes=axes)
+    dirs = directions.random_directions(key, params, num=2, weight_axes=axes)
     unravel = ravel_pytree(params)[1]
-    for d in directions:
+    for d in dirs:
         tree = unravel(d)
         for w_dir, w in ((tree.layers[0].weight, params.layers[0].weight),
                          (tree.layers[1].weight, params.layers[1].weight)):
@@ -284,12 +284,12 @@ def test_filter_normalisation_follows_the_equinox_output_axis(ds, key):
             np.testing.assert_allclose(ratio, 1.0, rtol=1e-10)
         assert float(jnp.abs(tree.layers[0].bias).max()) == 0.0  # biases not perturbed
     # the default convention (output units last) normalises the wrong filters here
-    wrong = unravel(surfaces.random_directions(key, params, num=1)[0])
+    wrong = unravel(directions.random_directions(key, params, num=1)[0])
     ratio = jnp.linalg.norm(wrong.layers[0].weight, axis=1) / jnp.linalg.norm(
         params.layers[0].weight, axis=1)
     assert float(jnp.max(jnp.abs(ratio - 1.0))) > 1e-3
     with pytest.raises(ValueError, match="^weight_axes:"):
-        surfaces.random_directions(key, params, weight_axes=[-2, None])
+        directions.random_directions(key, params, weight_axes=[-2, None])
 
 
 def test_weight_matching_recovers_a_permuted_equinox_mlp(key):
@@ -312,8 +312,8 @@ def test_weight_matching_recovers_a_permuted_equinox_mlp(key):
     batch = data.Batch(x, jnp.asarray(ds.y_train))
     xa, unravel = ravel_pytree(a)
     xb = ravel_pytree(match.params)[0]
-    path = surfaces.interpolate(lambda v, bt: loss(unravel(v), bt), xa, xb, batch, num_points=9)
-    height, _ = surfaces.barrier(path.ts, path.losses)
+    path = paths.interpolate(lambda v, bt: loss(unravel(v), bt), xa, xb, batch, num_points=9)
+    height, _ = paths.barrier(path.ts, path.losses)
     assert float(height) < 1e-6
     with pytest.raises(ValueError, match="^layout: the network is not a plain chain"):
         alignment.weight_matching(a, b, key=key, layout=Layout(prob.layout.weights, None))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from landscape import data, models, noise, problem, registry, results, train
+from landscape import data, models, problem, registry, results, tradeoff, train
 from landscape.plots import batch_size as bs_plots
 from landscape.studies import batch_size as bs
 from landscape.studies import batch_size_measure as bs_measure
@@ -314,7 +314,7 @@ def test_summary_matches_stored_tables(sweep):
     # the fit and the optimum are those of the table
     finite = np.isfinite(loaded.batch["steps"])
     if finite.sum() >= 2:
-        fit = noise.fit_tradeoff(loaded.batch["batch_size"], loaded.batch["steps"])
+        fit = tradeoff.fit_tradeoff(loaded.batch["batch_size"], loaded.batch["steps"])
         assert stored["fit"]["b_crit"] == pytest.approx(fit.b_crit, rel=1e-9)
         i = int(np.nanargmin(np.where(finite, loaded.batch["wall_time"], np.nan)))
         assert stored["best_wall_time"]["batch_size"] == int(loaded.batch["batch_size"][i])

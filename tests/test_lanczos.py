@@ -16,7 +16,7 @@ import pytest
 from _core_fixtures import mlp_dense, mlp_problem
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from landscape import curvature, data, lanczos, models, objectives, status, stochtrace
+from landscape import curvature, data, lanczos, models, objectives, status, stochtrace, subsamples
 
 EPS64 = np.finfo(np.float64).eps
 
@@ -387,7 +387,7 @@ def test_bad_settings_are_refused():
 
 def test_lambda_max_spread_over_subsamples(key):
     loss, params, batch, _ = _mlp_problem()
-    spread = lanczos.lambda_max_spread(loss, params, batch, key=key, num_subsamples=4,
+    spread = subsamples.lambda_max_spread(loss, params, batch, key=key, num_subsamples=4,
                                        subsample_size=10, num_iters=40, tol=1e-10)
     assert spread.values.shape == (4,) and spread.indices.shape == (4, 10)
     for i in range(4):
@@ -400,7 +400,7 @@ def test_lambda_max_spread_over_subsamples(key):
     assert float(spread.std) == pytest.approx(float(np.std(np.asarray(spread.values), ddof=1)))
     assert float(spread.ratio) > 1.0  # ten examples: lambda_max differs between subsamples
     with pytest.raises(ValueError, match="subsample_size"):
-        lanczos.lambda_max_spread(loss, params, batch, key=key, num_subsamples=2,
+        subsamples.lambda_max_spread(loss, params, batch, key=key, num_subsamples=2,
                                   subsample_size=41)
 
 

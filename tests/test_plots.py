@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from landscape import plots, surfaces  # noqa: E402
+from landscape import directions, paths, plots, surfaces  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -51,12 +51,12 @@ def test_save_writes_png_and_pdf(tmp_path):
     with plots.style():
         fig, ax = plt.subplots()
         ax.plot([0, 1], [0, 1])
-        paths = plots.save(fig, "example", out_dir=tmp_path / "figs")
-    assert [p.suffix for p in paths] == [".png", ".pdf"]
-    for p in paths:
+        saved = plots.save(fig, "example", out_dir=tmp_path / "figs")
+    assert [p.suffix for p in saved] == [".png", ".pdf"]
+    for p in saved:
         assert p.exists() and p.stat().st_size > 1000
-    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert paths[1].read_bytes()[:5] == b"%PDF-"
+    assert saved[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert saved[1].read_bytes()[:5] == b"%PDF-"
     with pytest.raises(ValueError, match="name"):
         plots.save(fig, "sub/example", out_dir=tmp_path)
     with pytest.raises(ValueError, match="name"):
@@ -84,7 +84,7 @@ def test_contour_and_surface_render():
 
 def test_trajectory_overlay_renders(key):
     traj = jnp.cumsum(jax.random.normal(key, (12, 30)), axis=0)
-    pca = surfaces.trajectory_pca(traj)
+    pca = directions.trajectory_pca(traj)
     s = _surface()
     with plots.style():
         fig, ax = plt.subplots()
@@ -100,7 +100,7 @@ def test_trajectory_overlay_renders(key):
 
 def test_interpolation_and_slice_render():
     f = lambda x: jnp.square(jnp.sum(jnp.square(x)) - 1.0)
-    res = surfaces.interpolate(f, jnp.array([-1.0, 0.0]), jnp.array([1.0, 0.0]), num_points=11)
+    res = paths.interpolate(f, jnp.array([-1.0, 0.0]), jnp.array([1.0, 0.0]), num_points=11)
     sl = surfaces.slice_1d(f, jnp.zeros(2), jnp.array([1.0, 0.0]), jnp.linspace(-1, 1, 9))
     with plots.style():
         fig, (ax1, ax2) = plt.subplots(1, 2)

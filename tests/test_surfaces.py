@@ -7,7 +7,7 @@ import optax
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from landscape import curvature, data, models, objectives, surfaces
+from landscape import curvature, data, directions, models, objectives, paths, surfaces
 
 
 def _quadratic(key, n=12):
@@ -37,7 +37,7 @@ def _tiny_mlp_problem(key, *, activation="tanh"):
 def test_2d_slice_along_eigenvectors_equals_closed_form(key):
     loss, x0, batch = _quadratic(key)
     op = curvature.hessian_operator(loss, x0, batch)
-    hd = surfaces.hessian_directions(op, key=key, num=2)
+    hd = directions.hessian_directions(op, key=key, num=2)
     # Eigenpairs against dense float64 eigh.
     evals, evecs = np.linalg.eigh(np.asarray(batch[0]))
     np.testing.assert_allclose(hd.eigvals, [9.0, 5.0], rtol=1e-10)
@@ -82,7 +82,7 @@ def test_grid_matches_python_loop_and_compiles_once(vectorize, key):
         return f(v, b)
 
     k1, k2 = jax.random.split(key)
-    dirs = surfaces.random_directions(k1, params, num=2)
+    dirs = directions.random_directions(k1, params, num=2)
     alphas, betas = jnp.linspace(-1.0, 1.0, 5), jnp.linspace(-1.0, 1.0, 4)
     s = surfaces.slice_2d(counted, x, dirs[0], dirs[1], alphas, betas, batch, chunk_size=6,
                           vectorize=vectorize)
@@ -91,7 +91,7 @@ def test_grid_matches_python_loop_and_compiles_once(vectorize, key):
     np.testing.assert_allclose(s.losses, reference, rtol=1e-12)
     assert s.chunk_size == 6 and len(traces) == 1
     # New directions and grid values, same shapes: no new compile.
-    dirs2 = surfaces.random_directions(k2, params, num=2)
+    dirs2 = directions.random_directions(k2, params, num=2)
     s2 = surfaces.slice_2d(counted, x, dirs2[0], dirs2[1], alphas + 0.5, betas, batch,
                            chunk_size=6, vectorize=vectorize)
     assert len(traces) == 1
@@ -138,7 +138,7 @@ def test_filter_normalisation_gives_each_filter_the_weight_norm(kind, key):
               for i, layer in enumerate(params)]
     _, unravel = ravel_pytree(params)
     for bias in ("zero", "copy", "keep"):
-        dirs = surfaces.random_directions(k_dir, params, num=2, bias=bias)
+        dirs = directions.random_directions(k_dir, params, num=2, bias=bias)
         assert dirs.shape == (2, models.num_params(params))
         for v in dirs:
             d = unravel(v)
@@ -162,34 +162,34 @@ def test_filter_normalize_plain_jit_vmap(key):
     params = model.init(key)
     x, unravel = ravel_pytree(params)
     raw = jax.random.normal(key, (3, x.size))
-    fn = lambda v: ravel_pytree(surfaces.filter_normalize(unravel(v), params))[0]
+    fn = lambda v: ravel_pytree(directions.filter_normalize(unravel(v), params))[0]
     plain = np.stack([np.asarray(fn(v)) for v in raw])
     np.testing.assert_allclose(jax.jit(fn)(raw[0]), plain[0], rtol=1e-14)
     np.testing.assert_allclose(jax.vmap(fn)(raw), plain, rtol=1e-14)
     # Layer normalisation: each weight leaf has the norm of the matching weight.
-    lay = surfaces.random_directions(key, params, num=1, norm="layer")[0]
+    lay = directions.random_directions(key, params, num=1, norm="layer")[0]
     for dl, pl in zip(unravel(lay), params, strict=True):
         assert float(jnp.linalg.norm(dl["w"])) == pytest.approx(float(jnp.linalg.norm(pl["w"])),
                                                               rel=1e-9)
-    raw_dir = surfaces.random_directions(key, params, num=1, norm="none")[0]
+    raw_dir = directions.random_directions(key, params, num=1, norm="none")[0]
     np.testing.assert_array_equal(raw_dir, jax.random.normal(key, (1, x.size))[0])
 
 
 def test_direction_errors_name_the_field(key):
     params = models.mlp(3, (4,), 2).init(key)
     with pytest.raises(ValueError, match="bias"):
-        surfaces.random_directions(key, params, bias="ignore")
+        directions.random_directions(key, params, bias="ignore")
     with pytest.raises(ValueError, match="norm"):
-        surfaces.random_directions(key, params, norm="unit")
+        directions.random_directions(key, params, norm="unit")
     with pytest.raises(ValueError, match="num"):
-        surfaces.random_directions(key, params, num=0)
+        directions.random_directions(key, params, num=0)
     with pytest.raises(ValueError, match="direction"):
-        surfaces.filter_normalize(params[0], params)
+        directions.filter_normalize(params[0], params)
     op = curvature.hessian_operator(lambda p, b: jnp.sum(p**2), jnp.ones(3), None)
     with pytest.raises(ValueError, match="method"):
-        surfaces.hessian_directions(op, key=key, method="power")
+        directions.hessian_directions(op, key=key, method="power")
     with pytest.raises(ValueError, match="num"):
-        surfaces.hessian_directions(op, key=key, num=3)
+        directions.hessian_directions(op, key=key, num=3)
 
 
 def test_hessian_directions_of_an_mlp_against_dense_eigh(key):
@@ -197,7 +197,7 @@ def test_hessian_directions_of_an_mlp_against_dense_eigh(key):
     op = curvature.hessian_operator(loss, params, batch)
     dense = np.asarray(curvature.dense_hessian(loss, params, batch))
     evals, evecs = np.linalg.eigh(dense)
-    hd = surfaces.hessian_directions(op, key=key, num=3)
+    hd = directions.hessian_directions(op, key=key, num=3)
     np.testing.assert_allclose(hd.eigvals, evals[::-1][:3], rtol=1e-8)
     overlaps = np.abs(np.asarray(hd.vectors) @ evecs[:, ::-1][:, :3])
     np.testing.assert_allclose(np.diag(overlaps), 1.0, atol=1e-6)
@@ -210,8 +210,8 @@ def test_hessian_directions_by_lanczos_match_eigsh(key):
         pytest.skip("landscape.lanczos.extreme_eigs not available")
     loss, x0, batch = _quadratic(key, n=30)
     op = curvature.hessian_operator(loss, x0, batch)
-    ref = surfaces.hessian_directions(op, key=key, num=2)
-    got = surfaces.hessian_directions(op, key=key, num=2, method="lanczos", num_iters=30)
+    ref = directions.hessian_directions(op, key=key, num=2)
+    got = directions.hessian_directions(op, key=key, num=2, method="lanczos", num_iters=30)
     np.testing.assert_allclose(got.eigvals, ref.eigvals, rtol=1e-8)
     np.testing.assert_allclose(np.abs(np.sum(got.vectors * ref.vectors, axis=1)), 1.0, atol=1e-6)
 
@@ -232,7 +232,7 @@ def test_trajectory_pca_against_sklearn_on_a_planar_path(key):
     b = 0.8 * jnp.sin(3.0 * t) * (1 - t)
     end = jax.random.normal(k2, (n,))
     traj = end[None, :] + a[:, None] * u[None, :] + b[:, None] * v[None, :]
-    res = surfaces.trajectory_pca(traj, num_components=2)
+    res = directions.trajectory_pca(traj, num_components=2)
     sk = PCA(n_components=2).fit(np.asarray(traj - end[None, :]))
     np.testing.assert_allclose(res.explained_variance_ratio, sk.explained_variance_ratio_,
                                rtol=1e-9)
@@ -250,24 +250,24 @@ def test_trajectory_pca_against_sklearn_on_a_planar_path(key):
 def test_trajectory_pca_of_a_straight_path(key):
     d = jax.random.normal(key, (20,))
     traj = jnp.linspace(1.0, 0.0, 9)[:, None] * d[None, :]
-    res = surfaces.trajectory_pca(traj, num_components=2, center=False)
+    res = directions.trajectory_pca(traj, num_components=2, center=False)
     np.testing.assert_allclose(res.explained_variance_ratio, [1.0, 0.0], atol=1e-12)
     assert abs(float(res.directions[0] @ d) / float(jnp.linalg.norm(d))) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="num_components"):
-        surfaces.trajectory_pca(traj, num_components=10)
+        directions.trajectory_pca(traj, num_components=10)
     with pytest.raises(ValueError, match="trajectory"):
-        surfaces.trajectory_pca(d)
+        directions.trajectory_pca(d)
 
 
 def test_plane_through_three_points(key):
     p = jax.random.normal(key, (3, 7))
-    plane = surfaces.plane_through(p[0], p[1], p[2])
+    plane = directions.plane_through(p[0], p[1], p[2])
     np.testing.assert_allclose(plane.directions @ plane.directions.T, np.eye(2), atol=1e-12)
     np.testing.assert_allclose(plane.coords @ plane.directions + plane.origin[None, :], p,
                                atol=1e-12)
     assert abs(float(plane.coords[1, 1])) < 1e-12  # p1 lies on the first axis
     with pytest.raises(ValueError, match="p2"):
-        surfaces.plane_through(p[0], p[1], 2 * p[1] - p[0])
+        directions.plane_through(p[0], p[1], 2 * p[1] - p[0])
 
 
 # --------------------------------------------------------------------------- paths
@@ -280,9 +280,9 @@ def test_barrier_plain_jit_vmap():
     # row 1 chord 0 -> max 0 at the endpoint 0.
     expected = [(3.5, 2), (0.0, 0)]
     for row, (b, i) in zip(losses, expected, strict=True):
-        assert tuple(map(float, surfaces.barrier(ts, row))) == (b, i)
-        assert tuple(map(float, jax.jit(surfaces.barrier)(ts, row))) == (b, i)
-    bs, idx = jax.vmap(surfaces.barrier, in_axes=(None, 0))(ts, losses)
+        assert tuple(map(float, paths.barrier(ts, row))) == (b, i)
+        assert tuple(map(float, jax.jit(paths.barrier)(ts, row))) == (b, i)
+    bs, idx = jax.vmap(paths.barrier, in_axes=(None, 0))(ts, losses)
     np.testing.assert_array_equal(bs, [3.5, 0.0])
     np.testing.assert_array_equal(idx, [2, 0])
 
@@ -290,19 +290,19 @@ def test_barrier_plain_jit_vmap():
 def test_interpolation_barrier_on_a_double_well():
     # f(x) = (x_0^2 - 1)^2 + x_1^2: minima at (+-1, 0), ridge of height 1 at x_0 = 0.
     f = lambda x: (x[0] ** 2 - 1) ** 2 + x[1] ** 2
-    res = surfaces.interpolate(f, jnp.array([-1.0, 0.0]), jnp.array([1.0, 0.0]), num_points=21)
+    res = paths.interpolate(f, jnp.array([-1.0, 0.0]), jnp.array([1.0, 0.0]), num_points=21)
     expected = (jnp.square(jnp.square(-1 + 2 * res.ts) - 1))
     np.testing.assert_allclose(res.losses, expected, atol=1e-14)
     assert float(res.barrier) == pytest.approx(1.0, abs=1e-14)
     assert int(res.argmax) == 10
     # A convex loss has no barrier.
-    convex = surfaces.interpolate(lambda x: jnp.sum(x**2), jnp.array([-1.0, 2.0]),
+    convex = paths.interpolate(lambda x: jnp.sum(x**2), jnp.array([-1.0, 2.0]),
                                   jnp.array([3.0, 0.5]), num_points=11)
     assert float(convex.barrier) == pytest.approx(0.0, abs=1e-14)
     with pytest.raises(ValueError, match="num_points"):
-        surfaces.interpolate(f, jnp.zeros(2), jnp.ones(2), num_points=1)
+        paths.interpolate(f, jnp.zeros(2), jnp.ones(2), num_points=1)
     with pytest.raises(ValueError, match="x_b"):
-        surfaces.interpolate(f, jnp.zeros(2), jnp.ones(3))
+        paths.interpolate(f, jnp.zeros(2), jnp.ones(3))
 
 
 def test_bezier_goes_around_a_ridge(key):
@@ -311,13 +311,13 @@ def test_bezier_goes_around_a_ridge(key):
     f = lambda x: jnp.square(jnp.sum(jnp.square(x)) - 1.0)
     x_a, x_b = jnp.array([-1.0, 0.0]), jnp.array([1.0, 0.0])
     # The loss is symmetric about the line, so start slightly off it.
-    res = surfaces.bezier_curve(f, x_a, x_b, key=key, num_steps=400, learning_rate=0.05,
+    res = paths.bezier_curve(f, x_a, x_b, key=key, num_steps=400, learning_rate=0.05,
                                 init=jnp.array([0.0, 0.2]), num_points=41)
     assert float(res.line.barrier) == pytest.approx(1.0, abs=1e-12)
     assert float(res.curve.barrier) < 0.1 * float(res.line.barrier)
     assert abs(float(res.control[1])) > 1.0  # the control point moved off the line
     # The curve's losses are f at the Bezier points; endpoints coincide with the line's.
-    pts = surfaces.bezier_points(res.curve.ts, x_a, res.control, x_b)
+    pts = paths.bezier_points(res.curve.ts, x_a, res.control, x_b)
     np.testing.assert_allclose(res.curve.losses, jax.vmap(f)(pts), atol=1e-12)
     np.testing.assert_allclose(jnp.stack([pts[0], pts[-1]]), jnp.stack([x_a, x_b]), atol=1e-15)
     assert res.train_losses.shape == (400,)
@@ -351,7 +351,7 @@ def test_bezier_connects_permuted_copies_of_an_mlp_solution(key):
                 {"w": params[1]["w"][perm, :], "b": params[1]["b"]}]
     x_b = ravel_pytree(permuted)[0]
     assert float(f(x_b, batch)) == pytest.approx(float(f(x, batch)), rel=1e-12)
-    res = surfaces.bezier_curve(f, x, x_b, batch, key=k_curve, num_steps=300,
+    res = paths.bezier_curve(f, x, x_b, batch, key=k_curve, num_steps=300,
                                 learning_rate=0.02, num_points=21)
     assert float(f(x, batch)) < 0.05  # a solution
     assert float(res.line.barrier) > 0.3  # the construction has a barrier
@@ -361,8 +361,8 @@ def test_bezier_connects_permuted_copies_of_an_mlp_solution(key):
 def test_bezier_errors_name_the_field(key):
     f = lambda x: jnp.sum(x**2)
     with pytest.raises(ValueError, match="num_steps"):
-        surfaces.bezier_curve(f, jnp.zeros(2), jnp.ones(2), key=key, num_steps=0)
+        paths.bezier_curve(f, jnp.zeros(2), jnp.ones(2), key=key, num_steps=0)
     with pytest.raises(ValueError, match="learning_rate"):
-        surfaces.bezier_curve(f, jnp.zeros(2), jnp.ones(2), key=key, learning_rate=0.0)
+        paths.bezier_curve(f, jnp.zeros(2), jnp.ones(2), key=key, learning_rate=0.0)
     with pytest.raises(ValueError, match="init"):
-        surfaces.bezier_curve(f, jnp.zeros(2), jnp.ones(2), key=key, init=jnp.zeros(3))
+        paths.bezier_curve(f, jnp.zeros(2), jnp.ones(2), key=key, init=jnp.zeros(3))

@@ -3,7 +3,8 @@
 - :mod:`landscape.plots.style`: the style as data (:data:`STYLE`, :func:`style`),
   :func:`figure_size`, :func:`save`, the colours :data:`COLORS`;
 - :mod:`landscape.plots.surfaces`: contours, 3-D surfaces, trajectories, slices
-  and interpolations, drawn from :mod:`landscape.surfaces` results;
+  and interpolations, drawn from :mod:`landscape.surfaces` (and ``directions``,
+  ``paths``) results;
 - one module per study (``landscape.plots.seeds``, ``landscape.plots.batch_size``,
   ...): ``plot_x(ax, result) -> ax`` panels and ``figure(result)`` that read a
   study's Result and never compute.

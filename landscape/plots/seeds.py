@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from landscape import surfaces
+from landscape import paths
 from landscape.plots.style import COLORS, figure_size, no_data, panel_letters, problem_label, style
 from landscape.plots.surfaces import plot_interpolation
 
@@ -141,9 +141,9 @@ def plot_interpolations(ax, result, *, log: bool = False):
     for row in aligned:
         if np.all(np.isfinite(row)):
             ax.plot(ts, row, color=COLORS[1], linewidth=0.6, alpha=0.6, linestyle="--")
-    worst = int(np.argmax([surfaces.barrier(ts, r)[0] for r in losses]))
-    b, i = surfaces.barrier(ts, losses[worst])
-    plot_interpolation(ax, surfaces.Interpolation(ts, losses[worst], b, i), color="k",
+    worst = int(np.argmax([paths.barrier(ts, r)[0] for r in losses]))
+    b, i = paths.barrier(ts, losses[worst])
+    plot_interpolation(ax, paths.Interpolation(ts, losses[worst], b, i), color="k",
                        annotate_barrier=True, log=log)
     ax.plot([], [], color=COLORS[0], label="solutions")
     if _alignment_note(result) is None:

@@ -1,7 +1,7 @@
-"""Drawing of slices, paths and interpolations (:mod:`landscape.surfaces` results),
-shared by several studies. Each function has the shape ``plot_x(ax, result, **kw) -> ax``:
-it draws a precomputed result on an axis and labels it; computing is done in
-:mod:`landscape.surfaces`.
+"""Drawing of slices, paths and interpolations (results of :mod:`landscape.surfaces`,
+:mod:`landscape.directions` and :mod:`landscape.paths`), shared by several studies. Each
+function has the shape ``plot_x(ax, result, **kw) -> ax``: it draws a precomputed result
+on an axis and labels it; computing is done in those modules.
 
 References
 ----------
@@ -116,7 +116,7 @@ def plot_trajectory(
     annotate: bool = True,
 ):
     """The optimisation path projected on its PCA plane
-    (:class:`landscape.surfaces.PCADirections`): ``result.coords`` (E, 2), with
+    (:class:`landscape.directions.PCADirections`): ``result.coords`` (E, 2), with
     the explained variance of each axis in the axis labels. Draw it over
     :func:`plot_contour` of the same plane."""
     coords = np.asarray(result.coords)
@@ -155,7 +155,7 @@ def plot_interpolation(
     linestyle: str = "-",
 ):
     """Loss along a path between two parameter sets
-    (:class:`landscape.surfaces.Interpolation`, or a :class:`BezierCurve`'s
+    (:class:`landscape.paths.Interpolation`, or a :class:`BezierCurve`'s
     ``curve``), with the barrier annotated: the gap between the highest point
     and the straight line joining the endpoint losses."""
     t = np.asarray(result.ts)

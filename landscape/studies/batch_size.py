@@ -33,7 +33,7 @@ budget, and from their curves:
   whose minimum over ``B`` is reported;
 * the **fitted trade-off** ``S = S_min (1 + B_crit / B)``,
   ``E = E_min (1 + B / B_crit)`` (McCandlish et al. 2018;
-  :func:`landscape.noise.fit_tradeoff`) to the medians at the chosen rates;
+  :func:`landscape.tradeoff.fit_tradeoff`) to the medians at the chosen rates;
 * the **gradient noise scale** at stated points of training: a reference run (batch
   size ``noise_batch`` at its chosen rate, first seed) is retrained to its steps to
   target and, at fractions ``0, 1/(k-1), ..., 1`` of those steps

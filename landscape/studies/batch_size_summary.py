@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from landscape import noise
+from landscape import tradeoff
 from landscape.studies._common import fmt
 
 __all__ = ["format_summary", "select_learning_rates", "summarize"]
@@ -93,7 +93,7 @@ def summarize(
 ) -> dict[str, Any]:
     """The study's numbers, computed from the stored tables alone.
 
-    ``fit``: :func:`landscape.noise.fit_tradeoff` of the median steps to target at
+    ``fit``: :func:`landscape.tradeoff.fit_tradeoff` of the median steps to target at
     the chosen rates (``S_min``, ``E_min``, ``B_crit`` and the standard error of
     ``log B_crit``); ``noise``: ``B_simple``, ``B_noise`` and the two-batch
     ``B_simple`` at the target (the last point of the reference run) and their
@@ -114,7 +114,7 @@ def summarize(
                                    if bool(e)],
     }
     try:
-        fit = noise.fit_tradeoff(b, steps)
+        fit = tradeoff.fit_tradeoff(b, steps)
         out["fit"] = {
             "s_min": fit.s_min, "e_min": fit.e_min, "b_crit": fit.b_crit,
             "log_b_crit_stderr": float(fit.log_stderr[2]),

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import curvature, data, results, surfaces, train
+from landscape import curvature, data, directions, paths, results, surfaces, train
 from landscape import problem as problem_module
 from landscape.problem import Problem
 from landscape.studies import _common
@@ -182,10 +182,10 @@ class Result(NamedTuple):
     train_loss: np.ndarray
     steps: np.ndarray
     random_plane: surfaces.Surface2D | None
-    pca: surfaces.PCADirections | None
+    pca: directions.PCADirections | None
     pca_plane: surfaces.Surface2D | None
-    init_line: surfaces.Interpolation | None
-    bezier: surfaces.BezierCurve | None
+    init_line: paths.Interpolation | None
+    bezier: paths.BezierCurve | None
     curve_plane: surfaces.Surface2D | None
     plane_coords: np.ndarray | None
     curve_coords: np.ndarray | None
@@ -215,12 +215,12 @@ def _train(problem, config, keys, progress):
 def _directions(key, params, problem):
     """Two filter-normalised random directions through the problem's layout."""
     axes = problem_module.weight_axes(params, problem.layout)
-    if "weight_axes" in inspect.signature(surfaces.random_directions).parameters:
-        return surfaces.random_directions(key, params, num=2, weight_axes=axes)
+    if "weight_axes" in inspect.signature(directions.random_directions).parameters:
+        return directions.random_directions(key, params, num=2, weight_axes=axes)
     leaves = jax.tree_util.tree_leaves(params)
     if any(a != (-1 if jnp.ndim(w) >= 2 else None) for a, w in zip(axes, leaves, strict=True)):
         return None  # this surfaces module normalises output units on the last axis only
-    return surfaces.random_directions(key, params, num=2)
+    return directions.random_directions(key, params, num=2)
 
 
 def _tree(cls, stored):
@@ -308,10 +308,10 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
                 random_plane = surfaces.Surface2D(**stored)
             else:
                 skipped["random_plane"] = ("filter normalisation of output axes other than "
-                                           "the last needs landscape.surfaces' weight_axes")
+                                           "the last needs landscape.directions' weight_axes")
 
         def pca_part():
-            p = surfaces.trajectory_pca(jnp.asarray(trained["trajectory"][0]), num_components=2)
+            p = directions.trajectory_pca(jnp.asarray(trained["trajectory"][0]), num_components=2)
             lo, hi = np.min(np.asarray(p.coords), axis=0), np.max(np.asarray(p.coords), axis=0)
             plane = surfaces.slice_2d(
                 f, x_a, p.directions[0], p.directions[1], _range(lo[0], hi[0], config.margin, m),
@@ -320,21 +320,21 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
             return {"pca": p._asdict(), "plane": plane._asdict()}
 
         stored = results.cached_part(run_dir, "pca_plane", _timed(times, "pca_plane_s", pca_part))
-        pca = surfaces.PCADirections(**stored["pca"])
+        pca = directions.PCADirections(**stored["pca"])
         pca_plane = surfaces.Surface2D(**stored["plane"])
-        init_line = surfaces.Interpolation(**results.cached_part(
-            run_dir, "init_line", _timed(times, "init_line_s", lambda: surfaces.interpolate(
+        init_line = paths.Interpolation(**results.cached_part(
+            run_dir, "init_line", _timed(times, "init_line_s", lambda: paths.interpolate(
                 f, x_init, x_a, batch, num_points=config.num_interp_points,
                 chunk_size=chunk)._asdict())))
     if ok[0] and ok[1]:
         def paths_part():
-            b = surfaces.bezier_curve(
+            b = paths.bezier_curve(
                 f, x_a, x_b, batch, key=jax.random.fold_in(key, 2),
                 num_steps=config.bezier_steps, learning_rate=config.bezier_learning_rate,
                 num_ts=config.bezier_num_ts, num_points=config.num_interp_points,
                 chunk_size=chunk, progress=progress)
-            plane = surfaces.plane_through(x_a, x_b, b.control)
-            points = surfaces.bezier_points(b.curve.ts, x_a, b.control, x_b)
+            plane = directions.plane_through(x_a, x_b, b.control)
+            points = paths.bezier_points(b.curve.ts, x_a, b.control, x_b)
             coords = (points - x_a[None, :]) @ plane.directions.T
             pts = np.concatenate([np.asarray(plane.coords), np.asarray(coords)])
             lo, hi = pts.min(axis=0), pts.max(axis=0)
@@ -348,9 +348,9 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
 
         stored = results.cached_part(run_dir, "mode_connectivity",
                                      _timed(times, "paths_s", paths_part))
-        bezier = surfaces.BezierCurve(stored["control"],
-                                      surfaces.Interpolation(**stored["curve"]),
-                                      surfaces.Interpolation(**stored["line"]),
+        bezier = paths.BezierCurve(stored["control"],
+                                      paths.Interpolation(**stored["curve"]),
+                                      paths.Interpolation(**stored["line"]),
                                       stored["train_losses"])
         curve_plane = surfaces.Surface2D(**stored["plane"])
         plane_coords = np.asarray(stored["plane_coords"])
@@ -474,13 +474,13 @@ def load(run_dir: str | Path) -> Result:
     planes = {name: _tree(surfaces.Surface2D, scalar_fields(a.get(name))) for name in _SURFACES}
     bezier = plane_coords = curve_coords = None
     if "bezier" in a:
-        bezier = surfaces.BezierCurve(a["bezier"]["control"],
-                                      surfaces.Interpolation(**a["curve"]),
-                                      surfaces.Interpolation(**a["line"]),
+        bezier = paths.BezierCurve(a["bezier"]["control"],
+                                      paths.Interpolation(**a["curve"]),
+                                      paths.Interpolation(**a["line"]),
                                       a["bezier"]["train_losses"])
         plane_coords, curve_coords = a["bezier"]["plane_coords"], a["bezier"]["curve_coords"]
     return Result(config, stored["problem"], stored["summary"], a["train"]["train_loss"],
                   a["train"]["steps"], planes["random_plane"],
-                  _tree(surfaces.PCADirections, a.get("pca")), planes["pca_plane"],
-                  _tree(surfaces.Interpolation, a.get("init_line")), bezier,
+                  _tree(directions.PCADirections, a.get("pca")), planes["pca_plane"],
+                  _tree(paths.Interpolation, a.get("init_line")), bezier,
                   planes["curve_plane"], plane_coords, curve_coords)

@@ -19,7 +19,7 @@ very different parameters but almost the same loss. ``N`` seeds of one
   2022) when the problem declares a dense chain (``problem.layout.dense_chain``;
   otherwise the part is skipped and ``summary["skipped"]`` says why); the training
   loss along the straight line between two solutions, before and after alignment,
-  and its barrier (:func:`landscape.surfaces.interpolate`; with model state, the
+  and its barrier (:func:`landscape.paths.interpolate`; with model state, the
   lines use the state of the first converged seed).
 
 Diverged seeds are counted and left out of every statistic; a study where most or

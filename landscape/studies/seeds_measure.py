@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import alignment, critical, curvature, data, problem, surfaces
+from landscape import alignment, critical, curvature, data, paths, problem
 from landscape.studies._common import index_tree, progress_bar
 
 __all__ = ["compare_pairs", "endpoint_curvature", "flat64", "relative_distance"]
@@ -169,12 +169,12 @@ def compare_pairs(
                           progress):
         a, b = pair_list[i]
         xa = jnp.asarray(flat[a], dtype)
-        line = surfaces.interpolate(f, xa, jnp.asarray(flat[b], dtype), batch, num_points=m,
+        line = paths.interpolate(f, xa, jnp.asarray(flat[b], dtype), batch, num_points=m,
                                     chunk_size=m)
         pairs["barrier"][i] = float(line.barrier)
         losses.append(np.asarray(line.losses, np.float64))
         if i in aligned_flat:
-            line = surfaces.interpolate(f, xa, jnp.asarray(aligned_flat[i], dtype), batch,
+            line = paths.interpolate(f, xa, jnp.asarray(aligned_flat[i], dtype), batch,
                                         num_points=m, chunk_size=m)
             pairs["aligned_barrier"][i] = float(line.barrier)
             aligned_losses.append(np.asarray(line.losses, np.float64))

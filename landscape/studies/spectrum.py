@@ -25,7 +25,7 @@ in the problem's ``curvature_mode``, evaluation mode by default; the mode is rec
   with that reason, without it;
 * the spread of ``lambda_max`` over ``spread_subsamples`` random subsets of
   ``spread_size`` training examples at the end of training
-  (:func:`landscape.lanczos.lambda_max_spread`): the value a single batch reports;
+  (:func:`landscape.subsamples.lambda_max_spread`): the value a single batch reports;
 * ``lambda_max`` at every recorded step next to ``2 / learning_rate``: for full-batch
   GD it rises (progressive sharpening) until it reaches ``2 / lr`` and then hovers
   there, the edge of stability (Cohen et al. 2021).
@@ -63,7 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import curvature, data, lanczos, objectives, results, train
+from landscape import curvature, data, objectives, results, subsamples, train
 from landscape.problem import Problem
 from landscape.studies import _common
 from landscape.studies import spectrum_measure as measure
@@ -363,7 +363,7 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
         skipped["spread"] = "spread_subsamples = 0"
     else:
         def compute_spread():
-            s = lanczos.lambda_max_spread(
+            s = subsamples.lambda_max_spread(
                 loss_end, unravel(trajectory[-1]), batch, key=k_spread,
                 num_subsamples=config.spread_subsamples, subsample_size=config.spread_size,
                 num_iters=config.sharpness_iters)

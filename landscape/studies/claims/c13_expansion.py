@@ -39,7 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape import curvature, data, lanczos, objectives, plots, surfaces, train
+from landscape import curvature, data, lanczos, objectives, plots, train
+from landscape.paths import interpolate
 from landscape.problem import from_model
 from landscape.studies.claims import _common, _family
 from landscape.studies.faq import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Measurement, Verdict
@@ -184,7 +185,7 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
             )):
                 if not ok:
                     continue
-                path = surfaces.interpolate(f, xa, xb, batch, num_points=config.num_points)
+                path = interpolate(f, xa, xb, batch, num_points=config.num_points)
                 barrier[j, m, p] = float(path.barrier)
                 if j == 0 and p == 0:
                     paths[m] = np.asarray(path.losses, dtype=float)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import curvature, data, lanczos, models, objectives, problem, surfaces, train
+from landscape import curvature, data, lanczos, models, objectives, paths, problem, train
 from landscape.studies._common import fmt  # noqa: F401  (the one number format)
 
 PyTree = Any
@@ -162,15 +162,15 @@ def error_fn(apply):
 
 def path_barriers(loss, error, params_a, params_b, train_batch, test_batch, *, num_points):
     """Loss (training set) and error (test set, skipped when ``error`` is None) along the
-    straight line between two parameter sets (:func:`landscape.surfaces.interpolate`):
+    straight line between two parameter sets (:func:`landscape.paths.interpolate`):
     ``(loss_path, error_path or None)``."""
     f_loss, x_a, _ = curvature.flat_loss(loss, params_a)
     x_b = ravel_pytree(params_b)[0]
-    loss_path = surfaces.interpolate(f_loss, x_a, x_b, train_batch, num_points=num_points)
+    loss_path = paths.interpolate(f_loss, x_a, x_b, train_batch, num_points=num_points)
     if error is None:
         return loss_path, None
     f_err = curvature.flat_loss(error, params_a)[0]
-    return loss_path, surfaces.interpolate(f_err, x_a, x_b, test_batch, num_points=num_points)
+    return loss_path, paths.interpolate(f_err, x_a, x_b, test_batch, num_points=num_points)
 
 
 def flat(params) -> np.ndarray:

@@ -6,7 +6,7 @@ predict ``B_crit`` by the gradient noise scale, whose simple form is
 ``B_simple = tr(Sigma) / |G|^2``; the noise scale grows as the loss falls. Here
 steps to a target training loss are measured at each batch size (best rate of a
 small grid, all rates of one batch size in one compiled program), the trade-off
-is fitted (:func:`landscape.noise.fit_tradeoff`) and ``B_simple`` is measured from
+is fitted (:func:`landscape.tradeoff.fit_tradeoff`) and ``B_simple`` is measured from
 per-example gradients (:func:`landscape.noise.simple_noise_scale`) along the run
 at a reference batch size.
 """
@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape import data, models, noise, objectives
+from landscape import data, models, noise, objectives, tradeoff
 from landscape.studies.batch_size import steps_to_target
 from landscape.studies.reproductions import _common
 
@@ -106,7 +106,7 @@ def run(config: Config, *, progress: bool = True) -> _common.Result:
                 reference = (step, curves[i], np.asarray(runs.trajectory[i]))
         steps = np.asarray(steps, float)
         sizes = np.asarray(config.batch_sizes, float)
-        fit = noise.fit_tradeoff(sizes, steps) if np.isfinite(steps).sum() >= 2 else None
+        fit = tradeoff.fit_tradeoff(sizes, steps) if np.isfinite(steps).sum() >= 2 else None
         # B_simple along the reference run, up to its last point
         step, curve, traj = reference
         unravel = _common.unravel(model.init(key))

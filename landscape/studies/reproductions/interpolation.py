@@ -6,7 +6,7 @@ straight line from the initial parameters to the solution SGD reaches. Lucas et
 al. measured how often this holds and found it broken mostly when the weights
 travel far: large steps, and adaptive optimizers such as Adam. Here seeds are
 trained with small-step SGD and with Adam at a large step, and the line from each
-seed's start to its end is evaluated (:func:`landscape.surfaces.interpolate`).
+seed's start to its end is evaluated (:func:`landscape.paths.interpolate`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import dataclasses
 import jax
 import numpy as np
 
-from landscape import curvature, data, models, objectives, surfaces
+from landscape import curvature, data, models, objectives
+from landscape.paths import interpolate
 from landscape.studies.reproductions import _common
 
 NAME = "interpolation"
@@ -96,7 +97,7 @@ def run(config: Config, *, progress: bool = True) -> _common.Result:
                 start = _common.seed_params(runs.init_params, s)
                 f, x0, _ = curvature.flat_loss(loss, start)
                 x1 = _common.flat(_common.seed_params(runs.params, s))
-                path = surfaces.interpolate(f, x0, x1, batch, num_points=config.num_points)
+                path = interpolate(f, x0, x1, batch, num_points=config.num_points)
                 rows.append(np.asarray(path.losses))
                 b.append(bump(path.losses))
             paths[name], bumps[name] = np.stack(rows), np.asarray(b)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape import curvature, data, models, objectives, surfaces
+from landscape import curvature, data, directions, models, objectives, surfaces
 from landscape.studies.reproductions import _common
 
 NAME = "reparametrisation"
@@ -86,7 +86,7 @@ def rescale(params, alpha: float):
 
 @functools.partial(jax.jit, static_argnames="norm")
 def _directions(key, params, *, norm):
-    return surfaces.random_directions(key, params, num=1, norm=norm)[0]
+    return directions.random_directions(key, params, num=1, norm=norm)[0]
 
 
 def run(config: Config, *, progress: bool = True) -> _common.Result:
