@@ -556,18 +556,9 @@ def _check_run(problem: Problem, config: TrainConfig) -> None:
 
 
 def _prepare_data(dataset: Dataset, dtype) -> _Data:
-    """Device arrays of the training and validation splits; inputs (and regression
-    targets) cast to the parameters' dtype, labels to JAX's default integer dtype
-    (the dtype of ``argmax``, so that accuracy compares like with like)."""
-    label_dtype = jax.dtypes.canonicalize_dtype(jnp.int_)
-
-    def targets(y):
-        return jnp.asarray(y, label_dtype if dataset.num_classes is not None else dtype)
-
-    return _Data(
-        jnp.asarray(dataset.x_train, dtype), targets(dataset.y_train),
-        jnp.asarray(dataset.x_val, dtype), targets(dataset.y_val),
-    )
+    """Device arrays of the training and validation splits in the parameters' dtype
+    (:meth:`landscape.data.Dataset.batch`)."""
+    return _Data(*dataset.batch("train", dtype), *dataset.batch("val", dtype))
 
 
 def _check_params(init_params, expected, field: str, leading: tuple[int, ...] = ()) -> None:

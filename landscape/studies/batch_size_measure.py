@@ -262,11 +262,7 @@ def _timing_setup(problem, dataset, config, key, steps_per_call):
     n = dataset.num_train
     if config.batch_size is not None and config.batch_size > n:
         raise ValueError(f"batch_size: {config.batch_size} is larger than the training set ({n})")
-    dtype = jnp.result_type(float)
-    label_dtype = jax.dtypes.canonicalize_dtype(jnp.int_) if dataset.num_classes is not None \
-        else dtype
-    x = jnp.asarray(dataset.x_train, dtype)
-    y = jnp.asarray(dataset.y_train, label_dtype)
+    x, y = dataset.batch("train", jnp.result_type(float))
     init_key, data_key, _ = jax.random.split(key, 3)
     params, state = problem.init_all(init_key)
     with jax.numpy_dtype_promotion("standard"):
@@ -383,9 +379,7 @@ def _noise_cell(ctx: Context, batch_size: int, lr: float, steps: float) -> dict[
     result = train.train(ctx.problem, tcfg, key=ctx.keys[0], progress=False)
     unravel = ravel_pytree(result.init_params)[1]
     loss_fn = ctx.problem.loss_fn(result.state)  # the final model state of the run
-    dtype = jnp.result_type(float)
-    label_dtype = jax.dtypes.canonicalize_dtype(jnp.int_) if ds.num_classes is not None else dtype
-    batch = data.Batch(jnp.asarray(ds.x_train, dtype), jnp.asarray(ds.y_train, label_dtype))
+    batch = ds.batch("train", jnp.result_type(float))
     small, big = cfg.two_batch_sizes
     rows: dict[str, list] = {name: [] for name in (
         "b_simple", "b_noise", "b_simple_two_batch", "trace_cov", "grad_sq_norm",

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import curvature, data, results, surfaces, train
+from landscape import curvature, results, surfaces, train
 from landscape import problem as problem_module
 from landscape.problem import Problem
 from landscape.studies import _common
@@ -268,9 +268,9 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
                              for t in jax.eval_shape(problem.init_all, key))
     state = _common.unleaves(state_def, trained.get("state"))
     loss_fn = problem.loss_fn(state)
-    batch = data.Batch(jnp.asarray(problem.data.x_train), jnp.asarray(problem.data.y_train))
-    final = jnp.asarray(trained["final"])
     template = problem.init(key)
+    batch = problem.data.batch("train", _common.params_dtype(template))
+    final = jnp.asarray(trained["final"])
     f, _, unravel = curvature.flat_loss(loss_fn, template)
     x_a, x_b = final[0], final[1]
     params_a = unravel(x_a)
@@ -380,7 +380,7 @@ def _summarize(problem, trained, state, unravel, points, chunk, pca, init_line,
             part = getattr(problem.data, split)
             if len(part.x) == 0:
                 continue
-            values = metrics(unravel(x), data.Batch(jnp.asarray(part.x), jnp.asarray(part.y)))
+            values = metrics(unravel(x), problem.data.batch(split, x.dtype))
             for metric, value in values.items():
                 final[f"{name}_{split}_{metric}"] = float(value)
     out: dict[str, Any] = {
