@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape.problem import DenseLayer, Layout, leaf_paths
+from landscape.layout import DenseLayer, Layout, leaf_paths
 
 PyTree = Any
 

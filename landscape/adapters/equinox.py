@@ -38,7 +38,8 @@ import jax.numpy as jnp
 
 from landscape.adapters._common import chain_layout, require, sample_inputs, version
 from landscape.data import Dataset
-from landscape.problem import DenseLayer, Layout, Problem
+from landscape.layout import DenseLayer, Layout
+from landscape.problem import Problem
 
 PyTree = Any
 

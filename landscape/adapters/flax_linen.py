@@ -52,7 +52,8 @@ from landscape.adapters._common import (
     version,
 )
 from landscape.data import Dataset
-from landscape.problem import DenseLayer, Layout, Problem, check_params, default_loss
+from landscape.layout import DenseLayer, Layout
+from landscape.problem import Problem, check_params, default_loss
 
 PyTree = Any
 

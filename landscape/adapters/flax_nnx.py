@@ -41,7 +41,8 @@ import jax.numpy as jnp
 from landscape.adapters._common import cast_floats, require, sample_inputs, version
 from landscape.adapters.flax_linen import kernel_layout
 from landscape.data import Dataset
-from landscape.problem import Layout, Problem, check_params, default_loss
+from landscape.layout import Layout
+from landscape.problem import Problem, check_params, default_loss
 
 PyTree = Any
 

@@ -49,7 +49,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from landscape import curvature, results, surfaces, train
-from landscape import problem as problem_module
+from landscape.layout import weight_axes
 from landscape.problem import Problem
 from landscape.studies import _common
 from landscape.studies._common import Profile, fmt
@@ -214,7 +214,7 @@ def _train(problem, config, keys, progress):
 
 def _directions(key, params, problem):
     """Two filter-normalised random directions through the problem's layout."""
-    axes = problem_module.weight_axes(params, problem.layout)
+    axes = weight_axes(params, problem.layout)
     if "weight_axes" in inspect.signature(surfaces.random_directions).parameters:
         return surfaces.random_directions(key, params, num=2, weight_axes=axes)
     leaves = jax.tree_util.tree_leaves(params)
