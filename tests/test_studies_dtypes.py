@@ -82,3 +82,40 @@ def test_landscape_plot_on_float32_data(tmp_path):
     assert result.random_plane.losses[1, 1] == pytest.approx(want, rel=1e-12)
     assert result.bezier.curve.losses[0] == pytest.approx(want, rel=1e-12)
     assert result.summary["a_train_loss"] == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_critical_points_on_a_flax_mlp_with_batchnorm():
+    """A Flax Linen MLP with BatchNorm (float64 parameters, float32 data) through the
+    adapter: every start gets a kind, and a point is called critical only where its
+    gradient is small."""
+    nn = pytest.importorskip("flax.linen")
+    from landscape import critical
+    from landscape.adapters.flax_linen import from_linen
+
+    class BatchNormMLP(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            x = nn.Dense(3, param_dtype=jnp.float64)(x)
+            x = nn.BatchNorm(use_running_average=not train, param_dtype=jnp.float64)(x)
+            return nn.Dense(3, param_dtype=jnp.float64)(jnp.tanh(x))
+
+    ds = data.gaussian_mixture(num_samples=40, num_classes=3, dim=2, seed=0)
+    prob = from_linen(BatchNormMLP(), ds, name="flax MLP with BatchNorm")
+    assert prob.has_state
+    config = cp.Config(num_seeds=1, num_steps=20, eval_every=10, num_trajectory_points=2,
+                       num_random=1, max_iters=40, minres_iters=30, stall_iters=10,
+                       chunk_size=3)
+    result = cp.run(prob, config, progress=False)
+    s, e = result.starts, result.endpoints
+    assert result.info["num_params"] == (2 * 3 + 3) + 2 * 3 + (3 * 3 + 3)
+    assert len(s["kind"]) == 3 and set(s["kind"]) <= set(critical.KINDS)
+    for column in ("start_loss", "loss", "data_loss", "grad_norm", "lambda_min", "lambda_max"):
+        assert np.all(np.isfinite(s[column])), column
+    assert np.all(s["loss"] >= s["data_loss"])  # the L2 penalty is non-negative
+    assert s["critical"].any()  # Newton-MR reaches saddles from the trajectory points
+    assert np.all(s["grad_norm"][s["critical"]] <= config.tol)
+    assert np.all(s["status"][s["critical"]] == "converged")
+    assert len(e["kind"]) == 1 and set(e["kind"]) <= set(critical.KINDS)
+    claimed = e["kind"] != "not_critical"
+    assert np.all(e["grad_norm"][claimed] <= e["grad_threshold"][claimed])
