@@ -1,7 +1,8 @@
 """Studies on float32 data with float64 parameters (x64 and strict promotion, as conftest
 sets them): the inputs are cast to the parameters' dtype, and the numbers agree with the
-loss on the cast data. A whole study compiles training, the finder or the slices: about
-20 CPU-s each on a tiny network, so those runs are marked slow."""
+loss on the cast data; the critical-point study on a Flax Linen MLP with BatchNorm. A
+whole study compiles training, the finder or the slices: 20-25 CPU-s each on a tiny
+network, so those runs are marked slow."""
 
 import jax
 import jax.numpy as jnp
