@@ -374,13 +374,14 @@ def _summarize(problem, trained, state, unravel, points, chunk, pca, init_line,
                bezier) -> dict[str, Any]:
     metrics = problem.metrics_fn(state)
     x_a, x_b, x_init = points
+    dtype = _common.params_dtype(unravel(x_a))
     final: dict[str, float] = {}
     for name, x in (("a", x_a), ("b", x_b)):
         for split in ("train", "val"):
             part = getattr(problem.data, split)
             if len(part.x) == 0:
                 continue
-            values = metrics(unravel(x), problem.data.batch(split, x.dtype))
+            values = metrics(unravel(x), problem.data.batch(split, dtype))
             for metric, value in values.items():
                 final[f"{name}_{split}_{metric}"] = float(value)
     out: dict[str, Any] = {
