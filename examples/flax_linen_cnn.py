@@ -19,7 +19,6 @@ from pathlib import Path
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from landscape import critical, data, train
 from landscape.adapters.flax_linen import from_linen
@@ -68,7 +67,7 @@ def main(num_steps: int = 200, grid: int = 9, run_dir=None, progress: bool = Fal
     run = train.train(prob, config, key=jax.random.key(0), progress=progress)
     loss = prob.loss_fn(run.state)
     dtype = jax.tree_util.tree_leaves(run.params)[0].dtype
-    batch = data.Batch(jnp.asarray(prob.data.x_train, dtype), jnp.asarray(prob.data.y_train))
+    batch = prob.data.batch("train", dtype)
     found = critical.classify(loss, run.params, batch, key=jax.random.key(1), method="dense")
     print(f"{prob.name}: the trained point is {found.kind} (lambda_min "
           f"{float(found.lambda_min):.3g}, lambda_max {float(found.lambda_max):.4g}, "

@@ -15,7 +15,7 @@ dense layers (an Equinox or Flax MLP) is matched through the ``layout`` of its
 :class:`~landscape.problem.Problem`: pass ``layout=problem.layout`` and the
 parameters in the framework's own form; the layout's ``dense_chain`` says which
 leaves are the layers and which weight axis holds the output units
-(:func:`landscape.problem.dense_layers`). A problem without a dense chain (a
+(:func:`landscape.layout.dense_layers`). A problem without a dense chain (a
 CNN, a network with normalisation between layers) raises a ``ValueError`` that
 says so; studies report that part as skipped with the reason. A permutation of
 hidden layer ``l`` is an integer array ``p`` of its width, with the convention
@@ -61,7 +61,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape.problem import Layout, dense_layers, with_dense_layers
+from landscape.layout import Layout, dense_layers, with_dense_layers
 
 PyTree = Any
 Array = jax.Array
@@ -86,7 +86,7 @@ def require_dense_chain(layout: Layout | None) -> None:
         raise ValueError("layout: the problem declares no layout, so its hidden units are "
                          "unknown; weight matching needs a plain chain of dense layers")
     if not isinstance(layout, Layout):
-        raise ValueError(f"layout: expected a landscape.problem.Layout, got "
+        raise ValueError(f"layout: expected a landscape.layout.Layout, got "
                          f"{type(layout).__name__}")
     if layout.dense_chain is None:
         raise ValueError("layout: the network is not a plain chain of dense layers with "

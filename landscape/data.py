@@ -23,6 +23,7 @@ import numpy as np
 __all__ = [
     "Batch",
     "Dataset",
+    "as_dtype",
     "batch_indices",
     "circles",
     "digits",
@@ -121,6 +122,12 @@ class Dataset:
             raise ValueError(f"num_train: must be in [1, {self.num_train}], got {num_train}")
         return self.replace(x_train=self.x_train[:num_train], y_train=self.y_train[:num_train])
 
+    def batch(self, part: str, dtype) -> Batch:
+        """The split ``part`` (``"train"``, ``"val"`` or ``"test"``) as device arrays,
+        inputs in ``dtype``: :func:`as_dtype` of it, with labels when the task is
+        classification."""
+        return as_dtype(getattr(self, part), dtype, labels=self.num_classes is not None)
+
     def astype(self, dtype) -> Dataset:
         """Inputs (and regression targets) cast to ``dtype``; labels stay integers."""
         cast_y = self.num_classes is None
@@ -132,6 +139,27 @@ class Dataset:
                 if cast_y
             },
         )
+
+
+def as_dtype(batch: Batch, dtype, *, labels: bool) -> Batch:
+    """``batch`` as device arrays for parameters of ``dtype``: inputs in ``dtype``, integer
+    labels (``labels=True``) in JAX's default integer dtype (that of ``argmax``, so that
+    accuracy compares like with like), regression targets in ``dtype``.
+
+    Data sets are usually float32; under ``jax_enable_x64`` the parameters may be
+    float64, and strict dtype promotion refuses to mix the two. Every place that feeds
+    a split to a loss casts it here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> b = as_dtype(Batch(np.ones((2, 3), np.float32), np.array([0, 1])), "float32",
+    ...              labels=True)
+    >>> b.x.dtype, b.y.dtype == jax.dtypes.canonicalize_dtype(jnp.int_)
+    (dtype('float32'), True)
+    """
+    label_dtype = jax.dtypes.canonicalize_dtype(jnp.int_) if labels else dtype
+    return Batch(jnp.asarray(batch.x, dtype), jnp.asarray(batch.y, label_dtype))
 
 
 def split(

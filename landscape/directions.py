@@ -110,7 +110,7 @@ def _check_weight_axes(weight_axes, params) -> list[int | None]:
     axes = list(weight_axes)
     if len(axes) != len(leaves):
         raise ValueError(f"weight_axes: {len(axes)} entries for {len(leaves)} leaves of params "
-                         "(use landscape.problem.weight_axes(params, problem.layout))")
+                         "(use landscape.layout.weight_axes(params, problem.layout))")
     for i, (axis, w) in enumerate(zip(axes, leaves, strict=True)):
         if axis is not None and not -jnp.ndim(w) <= axis < 0:
             raise ValueError(f"weight_axes: entry {i} is axis {axis} for a leaf of shape "
@@ -144,7 +144,7 @@ def filter_normalize(direction: PyTree, params: PyTree, *, bias: str = "zero",
     weight_axes : sequence of int or None, optional
         For each leaf of ``params`` (in :func:`jax.tree_util.tree_leaves` order)
         the axis that indexes its output units, counted from the end, or
-        ``None`` for a bias: :func:`landscape.problem.weight_axes` of a
+        ``None`` for a bias: :func:`landscape.layout.weight_axes` of a
         problem's layout (an Equinox ``Linear`` weight ``(out, in)`` has axis
         ``-2``). Default: every leaf with two or more axes is a weight with its
         output units on the last axis (Flax and the built-in models).
@@ -220,7 +220,7 @@ def random_directions(key: Array, params: PyTree, *, num: int = 2, norm: str = "
     weight_axes : sequence of int or None, optional
         Which leaves are weights and their output axes (see
         :func:`filter_normalize`; from a problem:
-        ``landscape.problem.weight_axes(params, problem.layout)``).
+        ``landscape.layout.weight_axes(params, problem.layout)``).
 
     Notes
     -----

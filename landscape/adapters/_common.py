@@ -1,4 +1,5 @@
-"""What the adapters share: importing a framework lazily, and inferring a layout."""
+"""What the adapters share: importing a framework lazily, the parameters every adapter
+takes, building the Problem, and inferring a layout."""
 
 from __future__ import annotations
 
@@ -10,9 +11,57 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape.problem import DenseLayer, Layout, leaf_paths
+from landscape.data import Dataset
+from landscape.layout import DenseLayer, Layout, leaf_paths
+from landscape.problem import Problem, default_loss
 
 PyTree = Any
+
+# The keyword arguments every adapter takes, documented once: each adapter's docstring
+# holds the line "{shared_parameters}" where they go (see shared_doc).
+SHARED_PARAMETERS = """\
+    loss : str or callable, optional
+        Default: cross-entropy for classification, mean squared error otherwise.
+    name : str, optional
+        Default: the module's class name.
+    layout : Layout, optional
+        Replaces the inferred layout.
+    info : dict, optional
+        More to record in the run directory."""
+
+MAKE_MODEL_RAISES = """\
+    Raises
+    ------
+    ValueError
+        When ``make_model`` is a module rather than a function of a key."""
+
+
+def shared_doc(fn: Callable) -> Callable:
+    """Put :data:`SHARED_PARAMETERS` and :data:`MAKE_MODEL_RAISES` into ``fn``'s docstring,
+    in place of the lines ``{shared_parameters}`` and ``{make_model_raises}``."""
+    if fn.__doc__ is not None:  # None under python -OO
+        fn.__doc__ = (fn.__doc__.replace("    {shared_parameters}", SHARED_PARAMETERS)
+                      .replace("    {make_model_raises}", MAKE_MODEL_RAISES))
+    return fn
+
+
+def build_problem(*, init: Callable, apply: Callable, data: Dataset, loss, name: str,
+                  init_state: Callable | None, layout: Layout | None, info: dict | None,
+                  framework: dict[str, Any],
+                  infer_layout: Callable[[Problem], tuple[Layout, str]]) -> Problem:
+    """The Problem of an adapter: the default loss of ``data`` unless ``loss`` is given,
+    ``framework`` (its name and version) and ``info`` recorded, and the layout given or
+    else ``infer_layout(problem)``, with a note of which (``info["layout_note"]``)."""
+    problem = Problem(
+        init=init, apply=apply, data=data,
+        loss=loss if loss is not None else default_loss(data),
+        name=name, init_state=init_state, layout=layout,
+        info={**framework, **dict(info or {})},
+    )
+    note = "given"
+    if layout is None:
+        layout, note = infer_layout(problem)
+    return problem.replace(layout=layout, info={**problem.info, "layout_note": note})
 
 
 def require(module: str, pip_name: str, adapter: str):

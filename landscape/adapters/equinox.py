@@ -36,9 +36,17 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from landscape.adapters._common import chain_layout, require, sample_inputs, version
+from landscape.adapters._common import (
+    build_problem,
+    chain_layout,
+    require,
+    sample_inputs,
+    shared_doc,
+    version,
+)
 from landscape.data import Dataset
-from landscape.problem import DenseLayer, Layout, Problem
+from landscape.layout import DenseLayer, Layout
+from landscape.problem import Problem
 
 PyTree = Any
 
@@ -62,6 +70,7 @@ def _split_result(result, eqx):
     return result, None
 
 
+@shared_doc
 def from_equinox(
     make_model: Callable[[jax.Array], Any],
     data: Dataset,
@@ -81,19 +90,9 @@ def from_equinox(
         seed, so every seed gets its own initialisation. The module maps one
         example: ``module(x[, state], *, key=None)``.
     data : Dataset
-    loss : str or callable, optional
-        Default: cross-entropy for classification, mean squared error otherwise.
-    name : str, optional
-        Default: the module's class name.
-    layout : Layout, optional
-        Replaces the inferred layout.
-    info : dict, optional
-        More to record in the run directory.
+    {shared_parameters}
 
-    Raises
-    ------
-    ValueError
-        When ``make_model`` is a module rather than a function of a key.
+    {make_model_raises}
     """
     eqx = _eqx()
     if isinstance(make_model, eqx.Module) and jax.tree_util.tree_leaves(
@@ -139,25 +138,12 @@ def from_equinox(
         out = jax.vmap(one, in_axes=(0, None if keys is None else 0), axis_name="batch")(x, keys)
         return out, state
 
-    if layout is None:
-        layout, note = _infer_layout(model0, params0, state0, apply, data, eqx)
-    else:
-        note = "given"
-    return Problem(
-        init=init, apply=apply, data=data,
-        loss=loss if loss is not None else _default_loss(data),
-        name=name or type(model0).__name__,
-        init_state=init_state if stateful else None,
-        layout=layout,
-        info={"framework": "equinox", "equinox": version("equinox"),
-              "layout_note": note, **dict(info or {})},
+    return build_problem(
+        init=init, apply=apply, data=data, loss=loss, name=name or type(model0).__name__,
+        init_state=init_state if stateful else None, layout=layout, info=info,
+        framework={"framework": "equinox", "equinox": version("equinox")},
+        infer_layout=lambda _: _infer_layout(model0, params0, state0, apply, data, eqx),
     )
-
-
-def _default_loss(data):
-    from landscape.problem import default_loss
-
-    return default_loss(data)
 
 
 def _takes_key(model) -> bool:

@@ -45,14 +45,17 @@ import jax
 import jax.numpy as jnp
 
 from landscape.adapters._common import (
+    build_problem,
     cast_floats,
     chain_layout,
     require,
     sample_inputs,
+    shared_doc,
     version,
 )
 from landscape.data import Dataset
-from landscape.problem import DenseLayer, Layout, Problem, check_params, default_loss
+from landscape.layout import DenseLayer, Layout
+from landscape.problem import Problem, check_params
 
 PyTree = Any
 
@@ -63,6 +66,7 @@ def _linen():
     return require("flax.linen", "flax", "landscape.adapters.flax_linen")
 
 
+@shared_doc
 def from_linen(
     module: Any,
     data: Dataset,
@@ -82,20 +86,13 @@ def from_linen(
         The module (not its variables). ``module.init(key, x)`` must work on a
         batch ``x`` of training inputs.
     data : Dataset
-    loss : str or callable, optional
-        Default: cross-entropy for classification, mean squared error otherwise.
-    name : str, optional
-        Default: the module's class name.
     train_arg : str or None
         The keyword of ``__call__`` that selects training mode (default
         ``"train"``); ``None`` when the module has no such argument. When the
         module's ``__call__`` has no parameter of this name it is not passed.
     dropout_rng : str
         The rng collection of the dropout layers.
-    layout : Layout, optional
-        Replaces the inferred layout.
-    info : dict, optional
-        More to record in the run directory.
+    {shared_parameters}
     """
     nn = _linen()
     if not isinstance(module, nn.Module):
@@ -152,20 +149,17 @@ def from_linen(
                 return call()
         return call()
 
-    problem = Problem(
-        init=init, apply=apply, data=data,
-        loss=loss if loss is not None else default_loss(data),
-        name=name or type(module).__name__,
-        init_state=init_state if collections else None,
-        layout=layout,
-        info={"framework": "flax.linen", "flax": version("flax"), **dict(info or {})},
+    def infer_layout(problem):
+        params0 = jax.jit(init)(jax.random.key(0))
+        state0 = jax.jit(init_state)(jax.random.key(0)) if collections else None
+        return kernel_layout(params0, problem.outputs_fn(state0, mode="eval"), x0)
+
+    return build_problem(
+        init=init, apply=apply, data=data, loss=loss, name=name or type(module).__name__,
+        init_state=init_state if collections else None, layout=layout, info=info,
+        framework={"framework": "flax.linen", "flax": version("flax")},
+        infer_layout=infer_layout,
     )
-    if layout is not None:
-        return problem.replace(info={**problem.info, "layout_note": "given"})
-    params0 = jax.jit(init)(jax.random.key(0))
-    state0 = jax.jit(init_state)(jax.random.key(0)) if collections else None
-    layout, note = kernel_layout(params0, problem.outputs_fn(state0, mode="eval"), x0)
-    return problem.replace(layout=layout, info={**problem.info, "layout_note": note})
 
 
 def _dropout_off(nn):

@@ -38,10 +38,18 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from landscape.adapters._common import cast_floats, require, sample_inputs, version
+from landscape.adapters._common import (
+    build_problem,
+    cast_floats,
+    require,
+    sample_inputs,
+    shared_doc,
+    version,
+)
 from landscape.adapters.flax_linen import kernel_layout
 from landscape.data import Dataset
-from landscape.problem import Layout, Problem, check_params, default_loss
+from landscape.layout import Layout
+from landscape.problem import Problem, check_params
 
 PyTree = Any
 
@@ -52,6 +60,7 @@ def _nnx():
     return require("flax.nnx", "flax", "landscape.adapters.flax_nnx")
 
 
+@shared_doc
 def from_nnx(
     make_model: Callable[[jax.Array], Any],
     data: Dataset,
@@ -70,19 +79,9 @@ def from_nnx(
         called once per seed, so every seed gets its own initialisation. The
         module maps a batch: ``model(x)``.
     data : Dataset
-    loss : str or callable, optional
-        Default: cross-entropy for classification, mean squared error otherwise.
-    name : str, optional
-        Default: the module's class name.
-    layout : Layout, optional
-        Replaces the inferred layout.
-    info : dict, optional
-        More to record in the run directory.
+    {shared_parameters}
 
-    Raises
-    ------
-    ValueError
-        When ``make_model`` is a module rather than a function of a key.
+    {make_model_raises}
     """
     nnx = _nnx()
     if isinstance(make_model, nnx.Module):
@@ -121,20 +120,16 @@ def from_nnx(
         new_state = nnx.state(model, nnx.BatchStat) if (train and stateful) else state
         return out, new_state
 
-    problem = Problem(
-        init=init, apply=apply, data=data,
-        loss=loss if loss is not None else default_loss(data),
-        name=name or type(model0).__name__,
-        init_state=init_state if stateful else None,
-        layout=layout,
-        info={"framework": "flax.nnx", "flax": version("flax"), **dict(info or {})},
+    def infer_layout(problem):
+        outputs = problem.outputs_fn(stats0 if stateful else None, mode="eval")
+        return kernel_layout(params0, outputs, sample_inputs(data))
+
+    return build_problem(
+        init=init, apply=apply, data=data, loss=loss, name=name or type(model0).__name__,
+        init_state=init_state if stateful else None, layout=layout, info=info,
+        framework={"framework": "flax.nnx", "flax": version("flax")},
+        infer_layout=infer_layout,
     )
-    if layout is not None:
-        return problem.replace(info={**problem.info, "layout_note": "given"})
-    x0 = sample_inputs(data)
-    layout, note = kernel_layout(params0, problem.outputs_fn(stats0 if stateful else None,
-                                                             mode="eval"), x0)
-    return problem.replace(layout=layout, info={**problem.info, "layout_note": note})
 
 
 def _reseed(rest: PyTree, key: jax.Array) -> PyTree:

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from landscape.plots.style import COLORS, figure_size, panel_letters, problem_label, style
+from landscape.plots.style import COLORS, figure_size, panel_figure, problem_label, style
 
 __all__ = [
     "figure",
@@ -54,70 +54,68 @@ def _fit(result):
     return fit if "b_crit" in fit else None
 
 
-def _no_data(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=6)
-    ax.set_yscale("linear")
+def _batch_axes(ax, ylabel: str, legend: str, reached=None):
+    """Log-log axes against batch size, labelled; with ``reached`` (a mask over batch
+    sizes) and none reached, a note says so."""
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    if reached is not None and not reached.any():
+        ax.text(0.5, 0.5, "no batch size reached the target", transform=ax.transAxes,
+                ha="center", va="center", fontsize=6)
+        ax.set_yscale("linear")
+    ax.set_xlabel("batch size $B$ (examples)")
+    ax.set_ylabel(ylabel)
+    ax.legend(loc=legend)
+    return ax
+
+
+def _seeds_and_median(ax, result, per_seed: str, median: str, color):
+    """Each seed's ``per_seed`` column at the chosen rate (dots) and the batch table's
+    ``median`` column (markers) against batch size: ``(batch sizes, medians, finite)``."""
+    bs, values = _per_seed(result, per_seed)
+    ok = np.isfinite(values)
+    ax.scatter(bs[ok], values[ok], s=5, color=color, alpha=0.35, linewidths=0,
+               label="each seed")
+    b = np.asarray(result.batch["batch_size"], np.float64)
+    med = np.asarray(result.batch[median], np.float64)
+    fin = np.isfinite(med)
+    ax.plot(b[fin], med[fin], "o", color=color, label="median")
+    return b, med, fin
+
+
+def _fit_lines(ax, result, b, curve, level: str, label: str) -> None:
+    """The McCandlish fit ``curve(fit, B)`` over the batch sizes ``b``, its ``level``
+    (``s_min`` or ``e_min``) and ``B_crit`` marked; nothing without a fit."""
+    fit = _fit(result)
+    if fit:
+        grid = np.geomspace(b.min(), b.max(), 200)
+        ax.plot(grid, curve(fit, grid), "--", color=COLORS[1], label=label.format(**fit))
+        ax.axhline(fit[level], color=COLORS[1], linewidth=0.5, alpha=0.6)
+        ax.axvline(fit["b_crit"], color=COLORS[1], linewidth=0.5, alpha=0.6)
 
 
 def plot_steps(ax, result):
     """Steps to target against batch size (log-log): each seed at the chosen rate, the
     median, the fitted ``S = S_min (1 + B_crit/B)``, perfect scaling ``S ~ 1/B`` through
     the smallest batch size, and ``S_min`` and ``B_crit`` marked."""
-    bs, steps = _per_seed(result, "steps_to_target")
-    ok = np.isfinite(steps)
-    ax.scatter(bs[ok], steps[ok], s=5, color=COLORS[0], alpha=0.35, linewidths=0,
-               label="each seed")
-    b = np.asarray(result.batch["batch_size"], np.float64)
-    med = np.asarray(result.batch["steps"], np.float64)
-    fin = np.isfinite(med)
-    ax.plot(b[fin], med[fin], "o", color=COLORS[0], label="median")
-    grid = np.geomspace(b.min(), b.max(), 200)
+    b, med, fin = _seeds_and_median(ax, result, "steps_to_target", "steps", COLORS[0])
     if fin.any():
         i = int(np.flatnonzero(fin)[0])
+        grid = np.geomspace(b.min(), b.max(), 200)
         ax.plot(grid, med[i] * b[i] / grid, ":", color="0.4", linewidth=0.8,
                 label="perfect scaling")
-    fit = _fit(result)
-    if fit:
-        ax.plot(grid, fit["s_min"] * (1 + fit["b_crit"] / grid), "--", color=COLORS[1],
-                label=f"fit, $B_{{crit}}$ = {fit['b_crit']:.3g}")
-        ax.axhline(fit["s_min"], color=COLORS[1], linewidth=0.5, alpha=0.6)
-        ax.axvline(fit["b_crit"], color=COLORS[1], linewidth=0.5, alpha=0.6)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("batch size $B$ (examples)")
-    ax.set_ylabel(f"steps to {_target_label(result.config)}")
-    if not fin.any():
-        _no_data(ax, "no batch size reached the target")
-    ax.legend(loc="lower left")
-    return ax
+    _fit_lines(ax, result, b, lambda f, g: f["s_min"] * (1 + f["b_crit"] / g), "s_min",
+               "fit, $B_{{crit}}$ = {b_crit:.3g}")
+    return _batch_axes(ax, f"steps to {_target_label(result.config)}", "lower left", fin)
 
 
 def plot_examples(ax, result):
     """Examples to target ``E = S B`` against batch size, with the fitted
     ``E = E_min (1 + B/B_crit)``."""
-    bs, ex = _per_seed(result, "examples_to_target")
-    ok = np.isfinite(ex)
-    ax.scatter(bs[ok], ex[ok], s=5, color=COLORS[2], alpha=0.35, linewidths=0,
-               label="each seed")
-    b = np.asarray(result.batch["batch_size"], np.float64)
-    med = np.asarray(result.batch["examples"], np.float64)
-    fin = np.isfinite(med)
-    ax.plot(b[fin], med[fin], "o", color=COLORS[2], label="median")
-    fit = _fit(result)
-    if fit:
-        grid = np.geomspace(b.min(), b.max(), 200)
-        ax.plot(grid, fit["e_min"] * (1 + grid / fit["b_crit"]), "--", color=COLORS[1],
-                label=f"fit, $E_{{min}}$ = {fit['e_min']:.3g}")
-        ax.axhline(fit["e_min"], color=COLORS[1], linewidth=0.5, alpha=0.6)
-        ax.axvline(fit["b_crit"], color=COLORS[1], linewidth=0.5, alpha=0.6)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    if not fin.any():
-        _no_data(ax, "no batch size reached the target")
-    ax.set_xlabel("batch size $B$ (examples)")
-    ax.set_ylabel("examples to target")
-    ax.legend(loc="upper left")
-    return ax
+    b, _, fin = _seeds_and_median(ax, result, "examples_to_target", "examples", COLORS[2])
+    _fit_lines(ax, result, b, lambda f, g: f["e_min"] * (1 + g / f["b_crit"]), "e_min",
+               "fit, $E_{{min}}$ = {e_min:.3g}")
+    return _batch_axes(ax, "examples to target", "upper left", fin)
 
 
 def plot_wall_time(ax, result):
@@ -135,14 +133,7 @@ def plot_wall_time(ax, result):
         ax.plot([best["batch_size"]], [best["wall_time"]], marker="*", markersize=11,
                 color=COLORS[4], markeredgecolor="k", markeredgewidth=0.4, linestyle="none",
                 label=f"least: B = {best['batch_size']}, {best['wall_time']:.2g} s", zorder=4)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    if not fin.any():
-        _no_data(ax, "no batch size reached the target")
-    ax.set_xlabel("batch size $B$ (examples)")
-    ax.set_ylabel("wall time to target (s)")
-    ax.legend(loc="upper center")
-    return ax
+    return _batch_axes(ax, "wall time to target (s)", "upper center", fin)
 
 
 def plot_noise_scale(ax, result):
@@ -186,12 +177,7 @@ def plot_step_time(ax, result):
     ax.errorbar(b, 1e3 * t, yerr=[np.zeros_like(t), 1e3 * (med - t)], fmt="o-", color=COLORS[4],
                 capsize=1.5, elinewidth=0.6, label="measured (least; bar to median)")
     ax.plot(b, 1e3 * t[-1] * b / b[-1], ":", color="0.4", linewidth=0.8, label=r"$\propto B$")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("batch size $B$ (examples)")
-    ax.set_ylabel("time per step (ms)")
-    ax.legend(loc="upper left")
-    return ax
+    return _batch_axes(ax, "time per step (ms)", "upper left")
 
 
 def plot_dataset_size(ax, result):
@@ -271,24 +257,14 @@ def figure(result):
     """The study's figure (full text width, 2 x 3 panels): steps, examples and wall time
     to target against batch size; the noise scale during training; the step time against
     batch size and against data-set size."""
-    import matplotlib.pyplot as plt
-
-    with style():
-        fig, axes = plt.subplots(2, 3, figsize=figure_size(2, nrows=2, ncols=3, aspect=0.8))
-        panels = (plot_steps, plot_examples, plot_wall_time,
-                  plot_noise_scale, plot_step_time, plot_dataset_size)
-        for ax, panel in zip(axes.flat, panels, strict=True):
-            panel(ax, result)
-        panel_letters(axes.flat)
-        info, c = result.info, result.config
-        fig.suptitle(
-            f"{problem_label(info)} ({info['num_params']} parameters, "
-            f"{info['num_train']} training examples), {c.optimizer} at a constant rate chosen "
-            f"per batch size ({c.lr_policy}), {c.num_seeds} seeds\ntarget: "
-            f"{_target_label(c)}; times measured on this machine ({info['backend']})",
-            fontsize=7,
-        )
-    return fig
+    info, c = result.info, result.config
+    return panel_figure(
+        result, (plot_steps, plot_examples, plot_wall_time,
+                 plot_noise_scale, plot_step_time, plot_dataset_size),
+        title=f"{problem_label(info)} ({info['num_params']} parameters, "
+              f"{info['num_train']} training examples), {c.optimizer} at a constant rate "
+              f"chosen per batch size ({c.lr_policy}), {c.num_seeds} seeds\ntarget: "
+              f"{_target_label(c)}; times measured on this machine ({info['backend']})")
 
 
 def plot_lr_figure(result):

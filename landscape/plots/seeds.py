@@ -17,7 +17,12 @@ from __future__ import annotations
 import numpy as np
 
 from landscape import paths
-from landscape.plots.style import COLORS, figure_size, no_data, panel_letters, problem_label, style
+from landscape.plots.style import (
+    COLORS,
+    no_data,
+    panel_figure,
+    problem_label,
+)
 from landscape.plots.surfaces import plot_interpolation
 
 __all__ = [
@@ -226,19 +231,10 @@ def plot_barriers(ax, result):
 def figure(result):
     """The study's figure (full text width, 2 x 3 panels): training curves, final
     losses, distances, interpolations, barriers against distance, curvature."""
-    import matplotlib.pyplot as plt
-
-    with style():
-        fig, axes = plt.subplots(2, 3, figsize=figure_size(2, nrows=2, ncols=3, aspect=0.8))
-        panels = (plot_training_curves, plot_final_losses, plot_distances,
-                  plot_interpolations, plot_barriers, plot_curvature)
-        for ax, panel in zip(axes.flat, panels, strict=True):
-            panel(ax, result)
-        panel_letters(axes.flat)
-        info = result.info
-        fig.suptitle(
-            f"{problem_label(info)} ({info['num_params']} parameters, "
-            f"{info['num_train']} training examples), {result.config.optimizer}, "
-            f"{result.config.num_steps} steps", fontsize=8,
-        )
-    return fig
+    info = result.info
+    return panel_figure(
+        result, (plot_training_curves, plot_final_losses, plot_distances,
+                 plot_interpolations, plot_barriers, plot_curvature),
+        title=f"{problem_label(info)} ({info['num_params']} parameters, "
+              f"{info['num_train']} training examples), {result.config.optimizer}, "
+              f"{result.config.num_steps} steps", title_size=8)

@@ -52,6 +52,7 @@ __all__ = [
     "TEXT_WIDTH",
     "figure_size",
     "no_data",
+    "panel_figure",
     "panel_letters",
     "problem_label",
     "save",
@@ -198,6 +199,22 @@ def panel_letters(axes, letters: str = "abcdefghijklmnop") -> None:
     for ax, letter in zip(axes, letters, strict=False):
         ax.text(-0.02, 1.02, f"({letter})", transform=ax.transAxes, fontweight="bold",
                 ha="right", va="bottom")
+
+
+def panel_figure(result, panels, *, title: str, nrows: int = 2, ncols: int = 3,
+                 aspect: float = 0.8, title_size: float = 7):
+    """A study's figure, full text width: ``panels`` (functions ``plot_x(ax, result)``) on
+    an ``nrows`` x ``ncols`` grid in the style, lettered (a), (b), ..., ``title`` above."""
+    import matplotlib.pyplot as plt
+
+    with style():
+        fig, axes = plt.subplots(nrows, ncols,
+                                 figsize=figure_size(2, nrows=nrows, ncols=ncols, aspect=aspect))
+        for ax, panel in zip(axes.flat, panels, strict=True):
+            panel(ax, result)
+        panel_letters(axes.flat)
+        fig.suptitle(title, fontsize=title_size)
+    return fig
 
 
 def problem_label(info) -> str:

@@ -102,6 +102,12 @@ def block(tree):
     return jax.tree_util.tree_map(lambda x: x.block_until_ready(), tree)
 
 
+def params_dtype(params) -> np.dtype:
+    """The parameters' floating dtype (the first leaf's): the dtype a study casts its
+    inputs to (:meth:`landscape.data.Dataset.batch`)."""
+    return np.dtype(jax.tree_util.tree_leaves(params)[0].dtype)
+
+
 def index_tree(tree, i):
     """Entry ``i`` of the leading axis of every leaf (one seed of a seed-stacked pytree)."""
     return jax.tree_util.tree_map(lambda x: x[i], tree)

@@ -106,7 +106,9 @@ from landscape.studies._common import Profile
 from landscape.studies.batch_size_measure import (
     Context,
     StepTime,
+    _cells,
     _noise_cell,
+    _search_rates,
     _size_cell,
     _time_cell,
     _train_cell,
@@ -446,54 +448,6 @@ class Result(NamedTuple):
 
 TABLES = {"runs": "runs", "batch": "batch_sizes", "noise": "noise", "sizes": "dataset_sizes"}
 _BOOL_COLUMNS = ("full_batch", "diverged", "reached", "lr_at_edge")
-
-
-def _train_cell_spec(batch_size: int, lr: float):
-    return (f"train,B={batch_size},lr={lr:.4g}",
-            {"kind": "train", "batch_size": batch_size, "learning_rate": lr})
-
-
-def _search_rates(config, batch_size, num_train, out, compute, progress):
-    """Train the rates of ``batch_size``, extending the grid past a chosen rate at its
-    end (see ``lr_extensions``). Deterministic given the cells' results, so a resumed
-    run replays the same extensions from the stored cells."""
-    rates = list(learning_rates(config, batch_size))
-    factors = sorted(config.lr_factors)
-    ratio = factors[-1] / factors[-2] if len(factors) > 1 else 2.0
-    extended = {"up": 0, "down": 0}
-    cell_results: dict[str, Any] = {}
-    while True:
-        cells = [_train_cell_spec(batch_size, lr) for lr in sorted(rates)]
-        todo = [c for c in cells if c[0] not in cell_results]
-        cell_results.update(results.run_sweep(out, todo, compute, progress=progress))
-        if config.lr_policy != "grid" or len(rates) < 2:
-            return cells, cell_results
-        chosen = float(select_learning_rates(
-            _runs_table(config, cells, cell_results, num_train))["learning_rate"][0])
-        if chosen == max(rates) and extended["up"] < config.lr_extensions:
-            new, side = float(f"{chosen * ratio:.4g}"), "up"
-            if config.max_lr is not None:
-                new = min(new, config.max_lr)
-        elif chosen == min(rates) and extended["down"] < config.lr_extensions:
-            new, side = float(f"{chosen / ratio:.4g}"), "down"
-        else:
-            return cells, cell_results
-        if new in rates:
-            return cells, cell_results
-        rates.append(new)
-        extended[side] += 1
-
-
-def _cells(config: Config, num_train: int):
-    train_cells = []
-    for b in config.batch_sizes(num_train):
-        for lr in learning_rates(config, b):
-            train_cells.append(_train_cell_spec(b, lr))
-    sizes = config.batch_sizes(num_train)
-    time_cells = [("step_times", {"kind": "time", "batch_sizes": list(sizes)})]
-    size_cells = [("dataset_sizes", {"kind": "size",
-                                     "num_examples": [int(n) for n in config.dataset_sizes]})]
-    return train_cells, time_cells, size_cells
 
 
 def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,

@@ -1,7 +1,8 @@
 """The measurements of the batch-size study (:mod:`landscape.studies.batch_size`): the
-learning rates tried, steps to a target, the wall time of a training step, and the cells
+learning rates tried, steps to a target, the wall time of a training step, the cells
 of the sweep (training at one batch size and rate, step times, the noise-scale run),
-each a function of a :class:`Context` (config, problem, keys).
+each a function of a :class:`Context` (config, problem, keys), and the list of cells with
+the search that extends the grid of rates past a chosen rate at its end.
 
 Examples
 --------
@@ -24,8 +25,9 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from landscape import data, noise, train
+from landscape import data, noise, results, train
 from landscape.problem import Problem
+from landscape.studies.batch_size_summary import _runs_table, select_learning_rates
 
 __all__ = [
     "Context",
@@ -262,11 +264,7 @@ def _timing_setup(problem, dataset, config, key, steps_per_call):
     n = dataset.num_train
     if config.batch_size is not None and config.batch_size > n:
         raise ValueError(f"batch_size: {config.batch_size} is larger than the training set ({n})")
-    dtype = jnp.result_type(float)
-    label_dtype = jax.dtypes.canonicalize_dtype(jnp.int_) if dataset.num_classes is not None \
-        else dtype
-    x = jnp.asarray(dataset.x_train, dtype)
-    y = jnp.asarray(dataset.y_train, label_dtype)
+    x, y = dataset.batch("train", jnp.result_type(float))
     init_key, data_key, _ = jax.random.split(key, 3)
     params, state = problem.init_all(init_key)
     with jax.numpy_dtype_promotion("standard"):
@@ -383,9 +381,7 @@ def _noise_cell(ctx: Context, batch_size: int, lr: float, steps: float) -> dict[
     result = train.train(ctx.problem, tcfg, key=ctx.keys[0], progress=False)
     unravel = ravel_pytree(result.init_params)[1]
     loss_fn = ctx.problem.loss_fn(result.state)  # the final model state of the run
-    dtype = jnp.result_type(float)
-    label_dtype = jax.dtypes.canonicalize_dtype(jnp.int_) if ds.num_classes is not None else dtype
-    batch = data.Batch(jnp.asarray(ds.x_train, dtype), jnp.asarray(ds.y_train, label_dtype))
+    batch = ds.batch("train", jnp.result_type(float))
     small, big = cfg.two_batch_sizes
     rows: dict[str, list] = {name: [] for name in (
         "b_simple", "b_noise", "b_simple_two_batch", "trace_cov", "grad_sq_norm",
@@ -419,3 +415,54 @@ def _noise_cell(ctx: Context, batch_size: int, lr: float, steps: float) -> dict[
         "learning_rate": lr,
         **{name: np.asarray(v) for name, v in rows.items()},
     }
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+def _train_cell_spec(batch_size: int, lr: float):
+    return (f"train,B={batch_size},lr={lr:.4g}",
+            {"kind": "train", "batch_size": batch_size, "learning_rate": lr})
+
+
+def _search_rates(config, batch_size, num_train, out, compute, progress):
+    """Train the rates of ``batch_size``, extending the grid past a chosen rate at its
+    end (see ``lr_extensions``). Deterministic given the cells' results, so a resumed
+    run replays the same extensions from the stored cells."""
+    rates = list(learning_rates(config, batch_size))
+    factors = sorted(config.lr_factors)
+    ratio = factors[-1] / factors[-2] if len(factors) > 1 else 2.0
+    extended = {"up": 0, "down": 0}
+    cell_results: dict[str, Any] = {}
+    while True:
+        cells = [_train_cell_spec(batch_size, lr) for lr in sorted(rates)]
+        todo = [c for c in cells if c[0] not in cell_results]
+        cell_results.update(results.run_sweep(out, todo, compute, progress=progress))
+        if config.lr_policy != "grid" or len(rates) < 2:
+            return cells, cell_results
+        chosen = float(select_learning_rates(
+            _runs_table(config, cells, cell_results, num_train))["learning_rate"][0])
+        if chosen == max(rates) and extended["up"] < config.lr_extensions:
+            new, side = float(f"{chosen * ratio:.4g}"), "up"
+            if config.max_lr is not None:
+                new = min(new, config.max_lr)
+        elif chosen == min(rates) and extended["down"] < config.lr_extensions:
+            new, side = float(f"{chosen / ratio:.4g}"), "down"
+        else:
+            return cells, cell_results
+        if new in rates:
+            return cells, cell_results
+        rates.append(new)
+        extended[side] += 1
+
+
+def _cells(config, num_train: int):
+    train_cells = []
+    for b in config.batch_sizes(num_train):
+        for lr in learning_rates(config, b):
+            train_cells.append(_train_cell_spec(b, lr))
+    sizes = config.batch_sizes(num_train)
+    time_cells = [("step_times", {"kind": "time", "batch_sizes": list(sizes)})]
+    size_cells = [("dataset_sizes", {"kind": "size",
+                                     "num_examples": [int(n) for n in config.dataset_sizes]})]
+    return train_cells, time_cells, size_cells

@@ -65,7 +65,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import critical, data, results, train
+from landscape import critical, results, train
 from landscape.problem import Problem
 from landscape.studies import _common
 from landscape.studies._common import Profile, fmt
@@ -327,7 +327,7 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
         raise ValueError(f"problem: parameters of {problem.name!r} are {flat0.dtype}; build "
                          "the problem with x64 enabled so that they are float64")
     n = int(flat0.size)
-    batch = data.Batch(jnp.asarray(problem.data.x_train), jnp.asarray(problem.data.y_train))
+    batch = problem.data.batch("train", flat0.dtype)
 
     S, E = trajectory.shape[:2]
     scales = [config.init_scales[i % len(config.init_scales)] for i in range(config.num_random)]

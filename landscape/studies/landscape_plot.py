@@ -38,7 +38,6 @@ Loss surfaces, mode connectivity, and fast ensembling of DNNs. NeurIPS.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -48,8 +47,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import curvature, data, directions, paths, results, surfaces, train
-from landscape import problem as problem_module
+from landscape import curvature, directions, paths, results, surfaces, train
+from landscape.layout import weight_axes
 from landscape.problem import Problem
 from landscape.studies import _common
 from landscape.studies._common import Profile, fmt
@@ -214,13 +213,8 @@ def _train(problem, config, keys, progress):
 
 def _directions(key, params, problem):
     """Two filter-normalised random directions through the problem's layout."""
-    axes = problem_module.weight_axes(params, problem.layout)
-    if "weight_axes" in inspect.signature(directions.random_directions).parameters:
-        return directions.random_directions(key, params, num=2, weight_axes=axes)
-    leaves = jax.tree_util.tree_leaves(params)
-    if any(a != (-1 if jnp.ndim(w) >= 2 else None) for a, w in zip(axes, leaves, strict=True)):
-        return None  # this surfaces module normalises output units on the last axis only
-    return directions.random_directions(key, params, num=2)
+    axes = weight_axes(params, problem.layout)
+    return directions.random_directions(key, params, num=2, weight_axes=axes)
 
 
 def _tree(cls, stored):
@@ -268,9 +262,9 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
                              for t in jax.eval_shape(problem.init_all, key))
     state = _common.unleaves(state_def, trained.get("state"))
     loss_fn = problem.loss_fn(state)
-    batch = data.Batch(jnp.asarray(problem.data.x_train), jnp.asarray(problem.data.y_train))
-    final = jnp.asarray(trained["final"])
     template = problem.init(key)
+    batch = problem.data.batch("train", _common.params_dtype(template))
+    final = jnp.asarray(trained["final"])
     f, _, unravel = curvature.flat_loss(loss_fn, template)
     x_a, x_b = final[0], final[1]
     params_a = unravel(x_a)
@@ -293,8 +287,6 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
 
         def random_part():
             dirs = _directions(jax.random.fold_in(key, 1), params_a, problem)
-            if dirs is None:
-                return {}
             return surfaces.slice_2d(f, x_a, dirs[0], dirs[1], grid, grid, batch,
                                      chunk_size=chunk, progress=progress)._asdict()
 
@@ -304,11 +296,7 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
         else:
             stored = results.cached_part(run_dir, "random_plane",
                                          _timed(times, "random_plane_s", random_part))
-            if stored:
-                random_plane = surfaces.Surface2D(**stored)
-            else:
-                skipped["random_plane"] = ("filter normalisation of output axes other than "
-                                           "the last needs landscape.directions' weight_axes")
+            random_plane = surfaces.Surface2D(**stored)
 
         def pca_part():
             p = directions.trajectory_pca(jnp.asarray(trained["trajectory"][0]), num_components=2)
@@ -374,13 +362,14 @@ def _summarize(problem, trained, state, unravel, points, chunk, pca, init_line,
                bezier) -> dict[str, Any]:
     metrics = problem.metrics_fn(state)
     x_a, x_b, x_init = points
+    dtype = _common.params_dtype(unravel(x_a))
     final: dict[str, float] = {}
     for name, x in (("a", x_a), ("b", x_b)):
         for split in ("train", "val"):
             part = getattr(problem.data, split)
             if len(part.x) == 0:
                 continue
-            values = metrics(unravel(x), data.Batch(jnp.asarray(part.x), jnp.asarray(part.y)))
+            values = metrics(unravel(x), problem.data.batch(split, dtype))
             for metric, value in values.items():
                 final[f"{name}_{split}_{metric}"] = float(value)
     out: dict[str, Any] = {

@@ -64,7 +64,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape import data, results, train
+from landscape import results, train
 from landscape.problem import Problem
 from landscape.studies import _common
 from landscape.studies._common import Profile, fmt, stats, timed
@@ -314,8 +314,7 @@ def _evaluate(problem: Problem, params, states, num_seeds: int) -> dict[str, np.
             out[f"{part}_loss"] = np.full(num_seeds, np.nan)
             out[f"{part}_accuracy"] = np.full(num_seeds, np.nan)
             continue
-        x = jnp.asarray(batch.x, jax.tree_util.tree_leaves(params)[0].dtype)
-        values = batched(params, states, data.Batch(x, jnp.asarray(batch.y)))
+        values = batched(params, states, problem.data.batch(part, _common.params_dtype(params)))
         out[f"{part}_loss"] = np.asarray(values["loss"], np.float64)
         out[f"{part}_accuracy"] = np.asarray(values.get("accuracy", jnp.full(num_seeds, jnp.nan)),
                                              np.float64)
@@ -375,9 +374,7 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
     layout = problem.layout
     if layout is None or layout.dense_chain is None:
         skipped["weight_matching"] = NO_CHAIN
-    dtype = jax.tree_util.tree_leaves(params)[0].dtype  # inputs in the parameters' dtype
-    train_batch = data.Batch(jnp.asarray(problem.data.x_train, dtype),
-                             jnp.asarray(problem.data.y_train))
+    train_batch = problem.data.batch("train", _common.params_dtype(params))
     first = int(np.flatnonzero(ok)[0]) if ok.any() else 0
     line_state = None if stateless else _common.index_tree(states, first)
 

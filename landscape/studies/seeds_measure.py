@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import alignment, critical, curvature, data, paths, problem
+from landscape import alignment, critical, curvature, data, paths
+from landscape.layout import Layout, dense_layers, with_dense_layers
 from landscape.studies._common import index_tree, progress_bar
 
 __all__ = ["compare_pairs", "endpoint_curvature", "flat64", "relative_distance"]
@@ -53,13 +54,13 @@ def relative_distance(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.linalg.norm(x - y) / math.sqrt(np.linalg.norm(x) * np.linalg.norm(y)))
 
 
-def _aligned(params_a, params_b, layout: problem.Layout, key, max_iters: int):
+def _aligned(params_a, params_b, layout: Layout, key, max_iters: int):
     """``params_b`` with the hidden units of its dense chain permuted to match ``params_a``;
     returns ``(flat float64 vector, passes of weight matching)``."""
-    match = alignment.weight_matching(problem.dense_layers(params_a, layout),
-                                      problem.dense_layers(params_b, layout), key=key,
+    match = alignment.weight_matching(dense_layers(params_a, layout),
+                                      dense_layers(params_b, layout), key=key,
                                       max_iters=max_iters)
-    return flat64(problem.with_dense_layers(params_b, layout, match.params)), match.num_iters
+    return flat64(with_dense_layers(params_b, layout, match.params)), match.num_iters
 
 
 def compare_pairs(
@@ -71,7 +72,7 @@ def compare_pairs(
     batch: data.Batch,
     *,
     key: jax.Array,
-    layout: problem.Layout | None,
+    layout: Layout | None,
     num_align_pairs: int | None,
     num_interp_pairs: int,
     num_interp_points: int,

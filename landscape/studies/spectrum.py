@@ -63,7 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import curvature, data, objectives, results, subsamples, train
+from landscape import curvature, objectives, results, subsamples, train
 from landscape.problem import Problem
 from landscape.studies import _common
 from landscape.studies import spectrum_measure as measure
@@ -311,11 +311,7 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
     params0, state0 = problem.init_all(k_train)
     state = _common.unleaves(jax.tree_util.tree_structure(state0), trained.get("state"))
     _, unravel = ravel_pytree(params0)
-    x_train = jnp.asarray(problem.data.x_train, trajectory.dtype)
-    y_train = jnp.asarray(problem.data.y_train)
-    if not problem.is_classification:
-        y_train = y_train.astype(trajectory.dtype)
-    batch = data.Batch(x_train, y_train)
+    batch = problem.data.batch("train", trajectory.dtype)
     loss_end = problem.loss_fn(state)
     # one loss function (one compiled program) unless the two ends have different states
     loss_init = problem.loss_fn(state0) if problem.has_state else loss_end

@@ -287,8 +287,7 @@ def _metrics(apply, loss: str):
 def evaluate(model: models.Model, params, batch: data.Batch, *, loss: str = "cross_entropy"):
     """Loss and accuracy of every run (leading axis of ``params``) on ``batch``, as numpy."""
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
-    labels = jnp.asarray(batch.y, jax.dtypes.canonicalize_dtype(jnp.int_))
-    m = _metrics(model.apply, loss)(params, data.Batch(jnp.asarray(batch.x, dtype), labels))
+    m = _metrics(model.apply, loss)(params, data.as_dtype(batch, dtype, labels=True))
     return {k: np.asarray(v) for k, v in m.items()}
 
 

@@ -1,7 +1,9 @@
-"""Pieces every reproduction shares: the result type, training, top eigenvalues, figures."""
+"""Pieces every reproduction shares: the result type, the data, training, top eigenvalues,
+the verdict's text, figures."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
@@ -68,6 +70,11 @@ def batch_of(ds: data.Dataset, split: str = "train") -> data.Batch:
     return data.Batch(jnp.asarray(b.x), jnp.asarray(b.y))
 
 
+def mnist1d(num_samples: int) -> data.Dataset:
+    """Standardised mnist1d of ``num_samples`` examples in JAX's default float type."""
+    return data.standardize(data.mnist1d(num_samples=num_samples)).astype(float_dtype())
+
+
 def train_runs(
     model: models.Model,
     ds: data.Dataset,
@@ -85,6 +92,16 @@ def train_runs(
     return train.train_seeds(problem.from_model(model, ds, loss=loss), config, keys=keys,
                              init_params=init_params, learning_rates=learning_rates,
                              progress=progress)
+
+
+def train_one(model: models.Model, ds: data.Dataset, *, key, num_steps: int,
+              progress: bool = False, **settings) -> tuple[PyTree, Callable, data.Batch]:
+    """One cross-entropy run of ``num_steps`` steps of ``model`` on ``ds`` from ``key``
+    (``settings``: more :class:`landscape.train.TrainConfig` fields), evaluated at its end
+    only: its final parameters, the loss ``loss(params, batch)`` and the training batch."""
+    trained = train_runs(model, ds, loss="cross_entropy", keys=key[None], progress=progress,
+                         num_steps=num_steps, eval_every=num_steps, **settings)
+    return seed_params(trained.params, 0), objectives.make_loss(model.apply), batch_of(ds)
 
 
 def seed_params(stacked: PyTree, i: int) -> PyTree:
@@ -129,9 +146,30 @@ def spearman(x, y) -> float:
     return float(spearmanr(x[ok], y[ok]).statistic)
 
 
+def verdict_text(parts: Mapping[str, bool], detail: str) -> tuple[bool, str]:
+    """A verdict from the parts of its rule: passed when every part holds; the text names
+    each part with yes or no, then ``detail`` (the numbers) in parentheses."""
+    text = "; ".join(f"{k}: {'yes' if v else 'no'}" for k, v in parts.items())
+    return bool(all(parts.values())), f"{text} ({detail})"
+
+
 def format_numbers(numbers: Mapping[str, float]) -> str:
     width = max((len(k) for k in numbers), default=0)
     return "\n".join(f"  {k:<{width}}  {fmt(v, 4)}" for k, v in numbers.items())
+
+
+@contextlib.contextmanager
+def panels(num: int = 2, *, aspect: float = 0.38, **subplots):
+    """``with panels() as (fig, axes):`` ``num`` panels side by side, two columns wide, drawn
+    in the figure style (:func:`landscape.plots.style`); ``subplots`` go to
+    ``plt.subplots``."""
+    import matplotlib.pyplot as plt
+
+    from landscape import plots
+
+    with plots.style():
+        yield plt.subplots(1, num, figsize=plots.figure_size(columns=2, aspect=aspect),
+                           **subplots)
 
 
 def save_figure(fig, name: str, out_dir: str | Path | None) -> Path:

@@ -18,7 +18,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from landscape import alignment, data, models, objectives
+from landscape import alignment, models, objectives
 from landscape.studies.reproductions import _common
 
 NAME = "alignment_width"
@@ -63,8 +63,7 @@ SIZES = {
 
 def run(config: Config, *, progress: bool = True) -> _common.Result:
     with _common.Timer() as timer:
-        ds = data.standardize(data.mnist1d(num_samples=config.num_samples))
-        ds = ds.astype(_common.float_dtype())
+        ds = _common.mnist1d(config.num_samples)
         key = jax.random.key(config.seed)
         train_b, test_b = _common.batch_of(ds), _common.batch_of(ds, "test")
         naive, aligned, naive_paths, aligned_paths, sizes, losses = [], [], [], [], [], []
@@ -118,23 +117,20 @@ def verdict(numbers: dict[str, float]) -> tuple[bool, str]:
         "(b) aligned barrier halves from smallest to largest width": r_al <= 0.5,
         "(c) naive barrier does not": r_na >= 0.5,
     }
-    text = "; ".join(f"{k}: {'yes' if v else 'no'}" for k, v in parts.items())
-    text += (" (barriers naive/aligned: "
-             + ", ".join(f"{k.split(':')[0]}: {_common.fmt(n)}/{_common.fmt(al)}"
-                         for (k, n), al in zip(naive.items(), aligned.values(), strict=True))
-             + f"; ratios aligned {_common.fmt(r_al)}, naive {_common.fmt(r_na)})")
-    return all(parts.values()), text
+    return _common.verdict_text(parts, (
+        "barriers naive/aligned: "
+        + ", ".join(f"{k.split(':')[0]}: {_common.fmt(n)}/{_common.fmt(al)}"
+                    for (k, n), al in zip(naive.items(), aligned.values(), strict=True))
+        + f"; ratios aligned {_common.fmt(r_al)}, naive {_common.fmt(r_na)}"))
 
 
 def figure(result: _common.Result, out_dir=None):
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
 
     from landscape import plots
 
     a = result.arrays
-    with plots.style():
-        fig, axes = plt.subplots(1, 2, figsize=plots.figure_size(columns=2, aspect=0.38))
+    with _common.panels() as (fig, axes):
         axes[0].loglog(a["widths"], a["naive"], "o-", color=plots.COLORS[1], label="naive")
         axes[0].loglog(a["widths"], np.maximum(a["aligned"], 1e-6), "s-", color=plots.COLORS[0],
                        label="after weight matching")

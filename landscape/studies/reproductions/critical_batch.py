@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape import data, models, noise, objectives, tradeoff
+from landscape import models, noise, objectives, tradeoff
 from landscape.studies.batch_size import steps_to_target
 from landscape.studies.reproductions import _common
 
@@ -75,8 +75,7 @@ def run(config: Config, *, progress: bool = True) -> _common.Result:
         raise ValueError(f"reference_batch: {config.reference_batch} is not one of "
                          f"batch_sizes {config.batch_sizes}")
     with _common.Timer() as timer:
-        ds = data.standardize(data.mnist1d(num_samples=config.num_samples))
-        ds = ds.astype(_common.float_dtype())
+        ds = _common.mnist1d(config.num_samples)
         model = models.mlp(ds.in_dim, config.hidden, ds.out_dim, activation="relu")
         key = jax.random.key(config.seed)
         n = ds.num_train
@@ -147,21 +146,17 @@ def verdict(numbers: dict[str, float]) -> tuple[bool, str]:
         "(b) B_simple grows as the loss falls": np.isfinite(grow) and grow >= 2
         and np.isfinite(rho) and rho <= -0.5,
     }
-    text = "; ".join(f"{k}: {'yes' if v else 'no'}" for k, v in parts.items())
-    text += (f" (B_crit {_common.fmt(numbers['fitted B_crit'])}, B_simple at target "
-             f"{_common.fmt(numbers['B_simple at the target'])}, ratio {_common.fmt(r)}; "
-             f"B_simple grew x{_common.fmt(grow)}, Spearman with loss {_common.fmt(rho)})")
-    return bool(all(parts.values())), text
+    return _common.verdict_text(parts, (
+        f"B_crit {_common.fmt(numbers['fitted B_crit'])}, B_simple at target "
+        f"{_common.fmt(numbers['B_simple at the target'])}, ratio {_common.fmt(r)}; "
+        f"B_simple grew x{_common.fmt(grow)}, Spearman with loss {_common.fmt(rho)}"))
 
 
 def figure(result: _common.Result, out_dir=None):
-    import matplotlib.pyplot as plt
-
     from landscape import plots
 
     a = result.arrays
-    with plots.style():
-        fig, axes = plt.subplots(1, 2, figsize=plots.figure_size(columns=2, aspect=0.38))
+    with _common.panels() as (fig, axes):
         b, s = a["batch_sizes"], a["steps"]
         ok = np.isfinite(s)
         axes[0].loglog(b[ok], s[ok], "o", color=plots.COLORS[0], label="measured (best rate)")

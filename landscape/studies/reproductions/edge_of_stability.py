@@ -163,13 +163,10 @@ def verdict(numbers: dict[str, float]) -> tuple[bool, str]:
 
 
 def figure(result: _common.Result, out_dir=None):
-    import matplotlib.pyplot as plt
-
     from landscape import plots
 
     a = result.arrays
-    with plots.style():
-        fig, axes = plt.subplots(1, 2, figsize=plots.figure_size(columns=2, aspect=0.38))
+    with _common.panels() as (fig, axes):
         for i, lr in enumerate(a["learning_rates"]):
             c = plots.COLORS[i % len(plots.COLORS)]
             axes[0].plot(a["steps"], a["lambda_max"][i], color=c, label=f"eta = {lr:g}")

@@ -130,22 +130,18 @@ def verdict(numbers: dict[str, float]) -> tuple[bool, str]:
         "(a) index rises with loss": enough and np.isfinite(rho) and rho >= 0.5,
         "(b) exponent within 1/2 of 3/2": np.isfinite(p) and 1.0 <= p <= 2.0,
     }
-    text = "; ".join(f"{k}: {'yes' if v else 'no'}" for k, v in parts.items())
-    text += (f" (Spearman {_common.fmt(rho)} over {int(numbers['distinct critical points'])} "
-             f"distinct critical points; exponent {_common.fmt(p)} +- "
-             f"{_common.fmt(numbers['exponent stderr'], 2)} against 3/2 of Pennington & Bahri)")
-    return bool(all(parts.values())), text
+    return _common.verdict_text(parts, (
+        f"Spearman {_common.fmt(rho)} over {int(numbers['distinct critical points'])} "
+        f"distinct critical points; exponent {_common.fmt(p)} +- "
+        f"{_common.fmt(numbers['exponent stderr'], 2)} against 3/2 of Pennington & Bahri"))
 
 
 def figure(result: _common.Result, out_dir=None):
-    import matplotlib.pyplot as plt
-
     from landscape import plots
 
     a = result.arrays
     eps_c = float(a["eps_c"])
-    with plots.style():
-        fig, axes = plt.subplots(1, 2, figsize=plots.figure_size(columns=2, aspect=0.38))
+    with _common.panels() as (fig, axes):
         axes[0].plot(a["loss"], a["index"], "o", color=plots.COLORS[0], ms=3)
         axes[0].set(xlabel="loss at the critical point", ylabel="index (fraction negative)",
                     xscale="log", title="distinct critical points")

@@ -16,7 +16,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from landscape import curvature, data, models, objectives
+from landscape import curvature, models, objectives
 from landscape.paths import interpolate
 from landscape.studies.reproductions import _common
 
@@ -78,8 +78,7 @@ def bump(losses) -> float:
 
 def run(config: Config, *, progress: bool = True) -> _common.Result:
     with _common.Timer() as timer:
-        ds = data.standardize(data.mnist1d(num_samples=config.num_samples))
-        ds = ds.astype(_common.float_dtype())
+        ds = _common.mnist1d(config.num_samples)
         model = models.mlp(ds.in_dim, config.hidden, ds.out_dim, activation="relu")
         keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
         loss = objectives.make_loss(model.apply)
@@ -125,21 +124,15 @@ def verdict(numbers: dict[str, float]) -> tuple[bool, str]:
         "small-step SGD monotone": sgd == 0,
         "Adam non-monotone in at least half the seeds": adam >= seeds / 2,
     }
-    text = "; ".join(f"{k}: {'yes' if v else 'no'}" for k, v in parts.items())
-    text += (f" (non-monotone paths: SGD {int(sgd)} of {int(seeds)}, Adam {int(adam)} of "
-             f"{int(seeds)})")
-    return all(parts.values()), text
+    return _common.verdict_text(parts, f"non-monotone paths: SGD {int(sgd)} of {int(seeds)}, "
+                                       f"Adam {int(adam)} of {int(seeds)}")
 
 
 def figure(result: _common.Result, out_dir=None):
-    import matplotlib.pyplot as plt
-
     from landscape import plots
 
     a = result.arrays
-    with plots.style():
-        fig, axes = plt.subplots(1, 2, figsize=plots.figure_size(columns=2, aspect=0.38),
-                                 sharey=True)
+    with _common.panels(sharey=True) as (fig, axes):
         for ax, key, title in ((axes[0], "sgd_paths", "small-step SGD"),
                                (axes[1], "adam_paths", "Adam, large step")):
             for s, row in enumerate(a[key]):

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape import data, models, objectives
+from landscape import models, objectives
 from landscape.studies.reproductions import _common
 
 NAME = "mode_connectivity"
@@ -70,8 +70,7 @@ def run(config: Config, *, progress: bool = True) -> _common.Result:
     if any(k % config.record_every for k in config.spawn_steps):
         raise ValueError(f"spawn_steps: must be multiples of record_every={config.record_every}")
     with _common.Timer() as timer:
-        ds = data.standardize(data.mnist1d(num_samples=config.num_samples))
-        ds = ds.astype(_common.float_dtype())
+        ds = _common.mnist1d(config.num_samples)
         model = models.mlp(ds.in_dim, config.hidden, ds.out_dim, activation="relu")
         key = jax.random.key(config.seed)
         k_parent, k_children, k_other = jax.random.split(key, 3)
@@ -134,20 +133,16 @@ def verdict(numbers: dict[str, float]) -> tuple[bool, str]:
         f"(b) same init stable at k={max(same)}": last <= STABLE,
         "(c) barrier does not grow with k": last <= first,
     }
-    text = "; ".join(f"{k}: {'yes' if v else 'no'}" for k, v in parts.items())
-    text += (f" (error barriers: different inits {100 * other:.1f} pp; same init "
-             + ", ".join(f"k={k}: {100 * v:.1f} pp" for k, v in sorted(same.items())) + ")")
-    return all(parts.values()), text
+    return _common.verdict_text(parts, (
+        f"error barriers: different inits {100 * other:.1f} pp; same init "
+        + ", ".join(f"k={k}: {100 * v:.1f} pp" for k, v in sorted(same.items()))))
 
 
 def figure(result: _common.Result, out_dir=None):
-    import matplotlib.pyplot as plt
-
     from landscape import plots
 
     a = result.arrays
-    with plots.style():
-        fig, axes = plt.subplots(1, 2, figsize=plots.figure_size(columns=2, aspect=0.38))
+    with _common.panels() as (fig, axes):
         ks = a["spawn_steps"]
         for i, k in enumerate(ks):
             axes[0].plot(a["ts"], 100 * a["error_paths"][i], color=plots.COLORS[i % 6],

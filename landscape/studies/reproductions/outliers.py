@@ -76,14 +76,9 @@ def _task(config: Config, k: int) -> data.Dataset:
 def _spectra(config, ds, width, key, progress):
     model = models.mlp(ds.in_dim, (width,), ds.out_dim, activation="relu")
     k_train, k_eig = jax.random.split(key)
-    trained = _common.train_runs(
-        model, ds, loss="cross_entropy", keys=k_train[None], optimizer="adam",
-        learning_rate=config.learning_rate, num_steps=config.num_steps,
-        eval_every=config.num_steps, progress=progress,
-    )
-    params = _common.seed_params(trained.params, 0)
-    loss = objectives.make_loss(model.apply)
-    batch = _common.batch_of(ds)
+    params, loss, batch = _common.train_one(
+        model, ds, key=k_train, optimizer="adam", learning_rate=config.learning_rate,
+        num_steps=config.num_steps, progress=progress)
     op = curvature.hessian_operator(loss, params, batch)
     gn = curvature.gauss_newton_operator(model.apply, objectives.cross_entropy, params, batch)
     top = min(config.num_top, op.size)
@@ -155,14 +150,11 @@ def verdict(numbers: dict[str, float]) -> tuple[bool, str]:
 
 
 def figure(result: _common.Result, out_dir=None):
-    import matplotlib.pyplot as plt
-
     from landscape import plots
 
     a = result.arrays
     n = len(a["labels"])
-    with plots.style():
-        fig, axes = plt.subplots(1, 2, figsize=plots.figure_size(columns=2, aspect=0.42))
+    with _common.panels(aspect=0.42) as (fig, axes):
         for i in range(n):
             c = plots.COLORS[i % len(plots.COLORS)]
             h = a["hessian"][i]

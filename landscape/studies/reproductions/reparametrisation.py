@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape import curvature, data, directions, models, objectives, surfaces
+from landscape import curvature, data, directions, models, surfaces
 from landscape.studies.reproductions import _common
 
 NAME = "reparametrisation"
@@ -95,14 +95,9 @@ def run(config: Config, *, progress: bool = True) -> _common.Result:
         model = models.mlp(ds.in_dim, (config.hidden,), ds.out_dim, activation="relu")
         key = jax.random.key(config.seed)
         k_train, k_eig, k_dir = jax.random.split(key, 3)
-        trained = _common.train_runs(
-            model, ds, loss="cross_entropy", keys=k_train[None], optimizer="adam",
-            learning_rate=config.learning_rate, num_steps=config.num_steps,
-            eval_every=config.num_steps, progress=progress,
-        )
-        params = _common.seed_params(trained.params, 0)
-        loss = objectives.make_loss(model.apply)
-        batch = _common.batch_of(ds)
+        params, loss, batch = _common.train_one(
+            model, ds, key=k_train, optimizer="adam", learning_rate=config.learning_rate,
+            num_steps=config.num_steps, progress=progress)
         out_ref = model.apply(params, batch.x)
         ts = jnp.linspace(-config.slice_radius, config.slice_radius, config.slice_points,
                           dtype=batch.x.dtype)
@@ -151,22 +146,18 @@ def verdict(numbers: dict[str, float]) -> tuple[bool, str]:
         "(c) filter-normalised slices unchanged": numbers["filter_slice_change"] <= 1e-6,
         "(d) plain slices change": numbers["plain_slice_change"] > 1e-2,
     }
-    text = "; ".join(f"{k}: {'yes' if v else 'no'}" for k, v in parts.items())
-    text += (f" (output change {_common.fmt(numbers['max_output_change'])}, lambda_max "
-             f"{_common.fmt(numbers['lambda_max_min'])}..{_common.fmt(numbers['lambda_max_max'])}"
-             f", filter-slice change {_common.fmt(numbers['filter_slice_change'])}, plain "
-             f"{_common.fmt(numbers['plain_slice_change'])})")
-    return all(parts.values()), text
+    return _common.verdict_text(parts, (
+        f"output change {_common.fmt(numbers['max_output_change'])}, lambda_max "
+        f"{_common.fmt(numbers['lambda_max_min'])}..{_common.fmt(numbers['lambda_max_max'])}"
+        f", filter-slice change {_common.fmt(numbers['filter_slice_change'])}, plain "
+        f"{_common.fmt(numbers['plain_slice_change'])}"))
 
 
 def figure(result: _common.Result, out_dir=None):
-    import matplotlib.pyplot as plt
-
     from landscape import plots
 
     a = result.arrays
-    with plots.style():
-        fig, axes = plt.subplots(1, 3, figsize=plots.figure_size(columns=2, aspect=0.32))
+    with _common.panels(3, aspect=0.32) as (fig, axes):
         ax = axes[0]
         ax.loglog(a["alphas"], a["lambda_max"], "o-", color=plots.COLORS[0])
         ax.set(xlabel="rescaling alpha", ylabel="lambda_max of the Hessian",
