@@ -1,9 +1,16 @@
 """Strict numerics for every test: float64, strict dtype promotion, rank-promotion
-errors, no network. Flags are restored after the session."""
+errors, no network, cheap compiles. Flags are restored after the session."""
 
+import os
 import socket
 
-import jax
+# Test programs are small and compiled once: XLA's optimising passes cost more CPU
+# than they save (about 30% of the suite's time), and the results are the same.
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+)
+
+import jax  # noqa: E402
 import pytest
 
 

@@ -186,6 +186,7 @@ def test_hvp_equals_dense_hessian_of_the_hand_written_network(kind, ds, key):
 
 
 @pytest.mark.parametrize("kind", ["linen", "nnx", "equinox"])
+@pytest.mark.slow
 def test_eval_mode_hessian_of_a_batchnorm_model(kind, ds, key):
     prob = build(kind, ds, bn=True)
     assert prob.has_state and prob.curvature_mode == "eval"
@@ -332,6 +333,7 @@ class LinenCNN(nn.Module):
         return nn.Dense(3, param_dtype=F64)(x.reshape((x.shape[0], -1)))
 
 
+@pytest.mark.slow
 def test_train_seeds_threads_batchnorm_state_and_dropout_keys(key):
     ds = data.gaussian_mixture(num_samples=50, num_classes=3, dim=4, seed=2).astype(np.float64)
     prob = from_linen(LinenCNN(), ds)

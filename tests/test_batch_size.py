@@ -254,6 +254,7 @@ def sweep(tmp_path_factory):
     return run_dir, config, calls, before, resumed_calls, result
 
 
+@pytest.mark.slow
 def test_sweep_resumes_after_interruption(sweep):
     run_dir, config, first_calls, before, resumed_calls, result = sweep
     all_cells = [(b, lr) for b in config.batch_sizes(280) for lr in bs.learning_rates(config, b)]
@@ -297,6 +298,7 @@ def _equal(a, b):
     return a == b
 
 
+@pytest.mark.slow
 def test_summary_matches_stored_tables(sweep):
     run_dir, config, *_, result = sweep
     loaded = bs.load(run_dir)
@@ -334,6 +336,7 @@ def test_summary_matches_stored_tables(sweep):
     assert text.startswith("B_crit = ") and "least wall time at B = " in text
 
 
+@pytest.mark.slow
 def test_noise_scale_of_the_reference_run(sweep):
     *_, result = sweep
     nz = result.noise
@@ -343,6 +346,7 @@ def test_noise_scale_of_the_reference_run(sweep):
     np.testing.assert_allclose(nz["b_noise"], nz["trace_h_cov"] / nz["grad_h_grad"], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_figures_render(sweep, tmp_path):
     import matplotlib
 
@@ -373,6 +377,7 @@ def test_script_help():
         "8 (full)" in text
 
 
+@pytest.mark.slow
 def test_a_rerun_with_another_problem_is_refused(sweep):
     run_dir, config, *_ = sweep
     other = registry.builtin(**{**TINY_PROBLEM, "hidden": (7,)})
@@ -381,6 +386,7 @@ def test_a_rerun_with_another_problem_is_refused(sweep):
     assert results.read_config(run_dir)["problem"]["builtin"]["hidden"] == [6]
 
 
+@pytest.mark.slow
 def test_tiny_sweep_on_a_plain_jax_mlp_through_the_command_line(tmp_path, capsys):
     run_dir = tmp_path / "run"
     args = ["--problem", "_problems:tiny_mlp", "--problem-option", "num_samples=200",
@@ -400,6 +406,7 @@ def test_tiny_sweep_on_a_plain_jax_mlp_through_the_command_line(tmp_path, capsys
     assert result.summary["skipped"] == {}
 
 
+@pytest.mark.slow
 def test_the_sweep_on_a_flax_nnx_model():
     nnx = pytest.importorskip("flax.nnx")
     from landscape.adapters.flax_nnx import from_nnx

@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 from landscape import train
 from landscape.studies import critical_points, faq
@@ -77,6 +78,7 @@ TINY = c01_saddles.Config(
 )
 
 
+@pytest.mark.slow
 def test_end_to_end_tiny(tmp_path, monkeypatch):
     monkeypatch.setitem(c01_saddles.PROFILES, "quick", TINY)
     rows = faq.run(["C1"], profile="quick", run_dir=tmp_path / "runs",

@@ -35,6 +35,7 @@ def small():
     return data.mnist1d(num_samples=300, seed=42).astype(np.float64)
 
 
+@pytest.mark.slow
 def test_family_trains_exactly_like_the_plain_nets(small, key):
     # one plain net (a compile each) that uses every device of the family at once: a gated
     # layer, masked units and an activation other than the first
@@ -307,6 +308,7 @@ TINY = {
 
 
 @pytest.mark.parametrize("module", list(TINY), ids=lambda m: m.ID)
+@pytest.mark.slow
 def test_claim_end_to_end(module, tmp_path, monkeypatch):
     monkeypatch.setitem(module.PROFILES, "quick", TINY[module])
     monkeypatch.setattr(module, "OTHER_TASKS", {}, raising=False)  # the main task only

@@ -37,6 +37,7 @@ def test_c2_verdict(changes, label):
         assert "reads the validation loss" in v.reason  # why not the training loss's CV
 
 
+@pytest.mark.slow
 def test_c2_end_to_end(tmp_path, monkeypatch):
     tiny = c02_seeds.Config(
         problem={"model": "mlp", "dataset": "xor", "hidden": (6,), "standardize": True},
@@ -106,6 +107,7 @@ def test_c11_growing_steps_from_examples():
         _growing.phase_batches("huge", 4, 2)
 
 
+@pytest.mark.slow
 def test_c11_end_to_end(tmp_path, monkeypatch):
     tiny = c11_batch_size.Config(
         problem={"model": "mlp", "dataset": "xor", "num_samples": 200, "hidden": (4,),

@@ -294,6 +294,7 @@ def test_c12_verdict(changes, label):
     assert c12_overfitting.verdict({**C12_BASE, **changes}).label == label
 
 
+@pytest.mark.slow
 def test_c12_end_to_end(monkeypatch, tmp_path):
     config = c12_overfitting.Config(
         task=TINY_TASK, num_train=50, hidden=(16,), num_seeds=2,
@@ -347,6 +348,7 @@ def test_c13_compare():
     assert judged == c13_expansion.TIE
 
 
+@pytest.mark.slow
 def test_c13_lambda_max_of_the_family_is_that_of_the_plain_net(key):
     """The padded (masked) net's Hessian has the plain net's spectrum plus zeros, so the
     vmapped Lanczos lambda_max equals dense eigh of the plain net's Hessian."""
@@ -377,6 +379,7 @@ def test_c13_first_reached():
     assert index[0] == 1 and reached.tolist() == [True, False]
 
 
+@pytest.mark.slow
 def test_c13_end_to_end(monkeypatch, tmp_path):
     config = c13_expansion.Config(
         task=TINY_TASK, expansions=(1, 2), compare=(1, 2), target_loss=2.2, num_seeds=4,

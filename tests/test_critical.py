@@ -128,6 +128,7 @@ def rosenbrock(p, batch=None):
     return (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
 
 
+@pytest.mark.slow
 def test_himmelblau_all_nine_critical_points(key):
     """The gradient is a pair of cubics, so by Bezout there are at most 9 critical
     points; finding 9 distinct real ones from a grid of starts finds all of them."""
@@ -256,6 +257,7 @@ def _closed_form(lam, subset, p):
     return np.sort(values), index
 
 
+@pytest.mark.slow
 def test_linear_autoencoder_subsets_closed_form(key):
     d, p = 5, 2
     loss, batch, lam, u = _autoencoder(key, d, p)
@@ -284,6 +286,7 @@ def test_linear_autoencoder_subsets_closed_form(key):
     assert list(batched.kind).count("minimum") == 1
 
 
+@pytest.mark.slow
 def test_finder_converges_to_every_autoencoder_subset(key):
     d, p = 5, 2
     loss, batch, lam, u = _autoencoder(key, d, p)
@@ -324,6 +327,7 @@ def _mlp_problem(key):
     return loss, model.init(k_init), data.Batch(x, y)
 
 
+@pytest.mark.slow
 def test_classify_mlp_matches_dense_eigh_and_chunks(key):
     loss, point, batch = _mlp_problem(key)
     c = critical.classify(loss, point, batch, key=key)
@@ -431,6 +435,7 @@ def test_nan_parameters_are_undetermined_not_zero(key):
         assert c.kind == "undetermined" and np.isnan(float(c.lambda_min)), method
 
 
+@pytest.mark.slow
 def test_classify_plain_jitted_vmapped_on_both_methods(key):
     """A 40-dimensional quadratic saddle with 4 negative eigenvalues: plain, under jit and
     under vmap (over two points) give the same classification, and the Lanczos index

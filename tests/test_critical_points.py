@@ -48,6 +48,7 @@ def tiny_run(tmp_path_factory):
     return prob, cp.run(prob, TINY, out, progress=False), out
 
 
+@pytest.mark.slow
 def test_study_tables_are_consistent(tiny_run):
     _, result, _ = tiny_run
     s = result.starts
@@ -81,6 +82,7 @@ def test_study_tables_are_consistent(tiny_run):
     assert result.summary["skipped"] == {}
 
 
+@pytest.mark.slow
 def test_study_matches_dense_hessians(tiny_run, key):
     """Critical points of the table, classified again from their stored parameters, and
     their index counted from a dense float64 Hessian."""
@@ -105,6 +107,7 @@ def test_study_matches_dense_hessians(tiny_run, key):
     assert np.all(e["lambda_max"] > 0)
 
 
+@pytest.mark.slow
 def test_files_round_trip_rerun_loads_and_figure(tiny_run, tmp_path, monkeypatch):
     prob, result, out = tiny_run
     loaded = cp.load(out)
@@ -142,6 +145,7 @@ def test_files_round_trip_rerun_loads_and_figure(tiny_run, tmp_path, monkeypatch
         assert (tmp_path / f"critical_points.{suffix}").exists()
 
 
+@pytest.mark.slow
 def test_cnn1d_end_to_end():
     prob = registry.builtin("cnn1d", dataset="mnist1d", num_samples=60, channels=(1,),
                             num_train=24)

@@ -37,6 +37,7 @@ KINDS = ["mlp", "cnn", "deep_linear"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_hvp_equals_dense_hessian(kind, key):
     loss, params, batch = _problem(kind, key)
     flat, unravel = ravel_pytree(params)
@@ -81,6 +82,7 @@ def test_dataset_operator_equals_full_batch(batch_size, key):
     np.testing.assert_allclose(chunked(v), full(v), rtol=1e-11, atol=1e-13)
 
 
+@pytest.mark.slow
 def test_operator_works_plain_jitted_and_vmapped(key):
     loss, params, batch = _problem("mlp", key)
     op = curvature.hessian_operator(loss, params, batch)
@@ -184,6 +186,7 @@ def test_chunked_mean_weights_chunks_by_size():
     assert (float(pair[0]), float(pair[1])) == (5.0, 10.0)
 
 
+@pytest.mark.slow
 def test_subset_hessian_is_the_dense_block(key):
     """Per-layer curvature: restrict the operator to one layer's weights."""
     _, params, _, op, _ = mlp_problem()

@@ -25,6 +25,7 @@ def test_equinox_seed_study_with_weight_matching(tmp_path):
     assert (tmp_path / "config.json").exists()
 
 
+@pytest.mark.slow
 def test_flax_linen_cnn_spectrum_slice_and_classification():
     prob = flax_linen_cnn.problem()
     assert prob.has_state and prob.layout.dense_chain is None
@@ -46,6 +47,7 @@ def test_flax_linen_cnn_spectrum_slice_and_classification():
         assert float(found.grad_norm) > float(found.grad_threshold)
 
 
+@pytest.mark.slow
 def test_flax_nnx_batch_size_study():
     prob = flax_nnx_model.problem()
     assert not prob.has_state and prob.layout.dense_chain is not None

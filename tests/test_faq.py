@@ -63,6 +63,7 @@ TINY_C14 = c14_determinism.Config(
 )
 
 
+@pytest.mark.slow
 def test_c14_end_to_end_and_resume(tmp_path, monkeypatch):
     monkeypatch.setitem(c14_determinism.PROFILES, "quick", TINY_C14)
     monkeypatch.setattr(c14_determinism, "OTHER_TASKS", {})
@@ -138,6 +139,7 @@ def test_coefficient_of_variation():
     assert _common.coefficient_of_variation([1.0, 3.0]) == pytest.approx(np.std([1, 3], ddof=1) / 2)
 
 
+@pytest.mark.slow
 def test_command_line_exits_zero_and_rejects_unknown_claims(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(c14_determinism.PROFILES, "quick", TINY_C14)
     monkeypatch.setattr(c14_determinism, "OTHER_TASKS", {})

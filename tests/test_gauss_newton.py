@@ -40,6 +40,7 @@ def test_gauss_newton_equals_dense_jt_hout_j_and_g_plus_r_is_h():
     np.testing.assert_allclose(chunked.dense(), g, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_gauss_newton_plain_jitted_vmapped(key):
     outputs, out_loss, params, batch = _gn_setup()
     op = curvature.gauss_newton_operator(outputs, out_loss, params, batch)
@@ -57,6 +58,7 @@ def test_gauss_newton_plain_jitted_vmapped(key):
     np.testing.assert_allclose(per_point[0], plain[0], rtol=0, atol=1e-13)
 
 
+@pytest.mark.slow
 def test_empirical_fisher_is_the_mean_outer_product():
     loss, params, batch, _, _ = mlp_problem()
     one = lambda i: jax.tree_util.tree_map(lambda a: a[i:i + 1], batch)
@@ -68,6 +70,7 @@ def test_empirical_fisher_is_the_mean_outer_product():
     np.testing.assert_allclose(chunked.dense(), grads.T @ grads / 40, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_every_solver_takes_the_gauss_newton_operator(key):
     """Lanczos, SLQ, Hutchinson and classify on G: Hessian outliers against G's."""
     outputs, out_loss, params, batch = _gn_setup()

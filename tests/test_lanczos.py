@@ -91,6 +91,7 @@ def _assert_honest(dense, res, norm, slack=10 * EPS64):
 
 
 @pytest.mark.parametrize("kind", ["clustered", "repeated", "spread"])
+@pytest.mark.slow
 def test_top_and_bottom_ten_of_known_spectra(kind, key):
     a, spectrum = _operator(_spectrum(kind))
     v0 = jax.random.normal(key, (a.shape[0],))
@@ -171,6 +172,7 @@ def test_small_mlp_matches_dense_eigh(key):
     _assert_honest(dense, res, norm)
 
 
+@pytest.mark.slow
 def test_mlp_matches_scipy_eigsh():
     """About 9.7k parameters on 480 mnist1d examples: top and bottom 5 against ARPACK at
     tol=1e-12, to 1e-6 relative to each eigenvalue."""
@@ -230,6 +232,7 @@ def test_lanczos_vectors_are_orthonormal(key):
     assert float(t.remainder_norm) > 0 and int(t.num_breakdowns) == 0
 
 
+@pytest.mark.slow
 def test_plain_jitted_and_vmapped_agree(key):
     _, _, _, op = _mlp_problem()
     eigs = lanczos.extreme_eigs(num_iters=60, num_eigs=3, which="both", tol=1e-11,
@@ -251,6 +254,7 @@ def test_plain_jitted_and_vmapped_agree(key):
     assert batched.message()[0].startswith("ok")
 
 
+@pytest.mark.slow
 def test_compile_count_does_not_grow_with_num_iters(key):
     traces = []
 
@@ -302,6 +306,7 @@ def test_breakdown_is_handled(key):
     assert np.all(np.asarray(res.eigvals) == 0.0) and bool(res.converged.all())
 
 
+@pytest.mark.slow
 def test_float32(key):
     """float32 in, float32 out, accurate to float32 rounding (1e-5 of the norm)."""
     spectrum = np.concatenate([np.linspace(-1.0, 1.0, 190), [2.0, 2.5, 3.0], [-2.0, -3.0]])
@@ -321,6 +326,7 @@ def test_float32(key):
     assert float(jnp.min(res.residuals)) > 0.0  # float32 rounding is never reported as 0
 
 
+@pytest.mark.slow
 def test_thick_restart_reaches_a_crowded_bottom(key):
     """The bottom of this spectrum is crowded (gaps ~1e-5 of the range): 40 vectors do not
     resolve lambda_min to tol=1e-6; thick restarts with the same 40 vectors do, in fewer
@@ -385,6 +391,7 @@ def test_bad_settings_are_refused():
 # ----------------------------------------------------------------- subsamples
 
 
+@pytest.mark.slow
 def test_lambda_max_spread_over_subsamples(key):
     loss, params, batch, _ = _mlp_problem()
     spread = subsamples.lambda_max_spread(loss, params, batch, key=key, num_subsamples=4,
@@ -429,6 +436,7 @@ def test_non_symmetric_operators_are_flagged_not_solved():
     assert int(res.status) != status.NOT_SYMMETRIC and float(res.asymmetry) < 1e-12
 
 
+@pytest.mark.slow
 def test_non_finite_operator_output_is_named():
     """NaN parameters used to give "not converged: raise num_iters or num_restarts"."""
     loss, params, batch, _ = _mlp_problem()

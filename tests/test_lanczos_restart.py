@@ -77,6 +77,7 @@ def test_lambda_min_at_ncv_20_beats_eigsh_at_equal_memory(lmin, rtol, bound):
     assert ours < fixed, (ours, fixed)
 
 
+@pytest.mark.slow
 def test_largest_mirrors_smallest_and_vmaps():
     d = _hessian_like(1000, lmin=-0.174, seed=2)
     v0s = np.random.default_rng(3).standard_normal((2, d.size))

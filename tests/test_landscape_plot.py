@@ -48,6 +48,7 @@ def tiny_run(tmp_path_factory):
     return prob, lp.run(prob, TINY, out, progress=False), out
 
 
+@pytest.mark.slow
 def test_slices_and_paths_match_the_loss(tiny_run):
     prob, result, out = tiny_run
     trained = results.load_part(out, "train")
@@ -78,6 +79,7 @@ def test_slices_and_paths_match_the_loss(tiny_run):
     assert result.summary["skipped"] == {}
 
 
+@pytest.mark.slow
 def test_files_rerun_and_figures(tiny_run, tmp_path, monkeypatch):
     prob, result, out = tiny_run
     back = lp.load(out)
@@ -120,6 +122,7 @@ def test_without_layout_the_random_plane_is_skipped():
     matplotlib.pyplot.close("all")
 
 
+@pytest.mark.slow
 def test_cnn1d_end_to_end():
     prob = registry.builtin("cnn1d", dataset="mnist1d", num_samples=60, channels=(2,))
     config = lp.Config(num_steps=20, eval_every=10, batch_size=None, learning_rate=0.05,

@@ -42,6 +42,7 @@ def mlp_case():
     return loss, model, params, batch, _dense_reference(model, params, batch)
 
 
+@pytest.mark.slow
 def test_per_example_grads_match_the_jacobian(mlp_case):
     loss, _, params, batch, (g_ref, *_) = mlp_case
     for chunk in (1, 7, 30, 100):
@@ -106,6 +107,7 @@ def test_noise_scales_vmap_over_parameters(mlp_case):
         np.testing.assert_allclose(got.b_simple[i], np.trace(c_i) / (m_i @ m_i), rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_sampled_trace_is_unbiased_with_calibrated_stderr(key):
     loss, _, params, batch = _mlp_problem(key, n=80)
     exact = noise.hessian_noise_scale(loss, params, batch, chunk_size=8)
@@ -193,6 +195,7 @@ def test_simple_noise_scale_recovers_closed_form(case, key):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.slow
 def test_hessian_noise_scale_recovers_closed_form(case, key):
     c, r = CASES[case]
     truth = _closed_form(c, r)

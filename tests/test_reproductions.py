@@ -149,6 +149,7 @@ def test_unknown_entry_and_size_name_the_argument():
 
 
 @pytest.mark.parametrize("name", reproductions.ENTRIES)
+@pytest.mark.slow
 def test_tiny_run_prints_rule_numbers_verdict_and_writes_figure(name, tmp_path):
     lines = []
     result, passed, text, path = reproductions.reproduce(

@@ -53,6 +53,7 @@ def _problem(key):
     return model, objectives.make_loss(model.apply), batch
 
 
+@pytest.mark.slow
 def test_identical_and_permuted_solutions_have_known_distances_and_barriers(key):
     model, loss_fn, batch = _problem(key)
     k0, k1, k2 = jax.random.split(jax.random.fold_in(key, 1), 3)
@@ -224,6 +225,7 @@ def test_transposed_dense_chain_is_aligned_through_the_layout(key):
     assert abs(pairs["aligned_barrier"][0]) < 1e-12
 
 
+@pytest.mark.slow
 def test_summary_matches_the_stored_tables(tiny_run):
     result, out = tiny_run
     rows = results.read_table(out / "seeds.csv")
@@ -249,6 +251,7 @@ def test_summary_matches_the_stored_tables(tiny_run):
     assert stored["skipped"] == {}
 
 
+@pytest.mark.slow
 def test_tiny_end_to_end_on_a_plain_jax_mlp(tiny_run, tmp_path):
     result, out = tiny_run
     s, p = result.seeds, result.pairs
@@ -302,6 +305,7 @@ def json_round(value):
     return json.loads(json.dumps(results.to_jsonable(value)))
 
 
+@pytest.mark.slow
 def test_a_cnn_skips_weight_matching_and_says_so(tmp_path):
     prob = registry.builtin("cnn1d", dataset="mnist1d", num_samples=150, channels=(3,),
                             standardize=True)
@@ -320,6 +324,7 @@ def test_a_cnn_skips_weight_matching_and_says_so(tmp_path):
     matplotlib.pyplot.close(fig)
 
 
+@pytest.mark.slow
 def test_diverged_seeds_still_give_a_summary_and_a_figure(tmp_path):
     config = _tiny(num_seeds=3, optimizer="sgd", learning_rate=1e4, num_steps=20, eval_every=10,
                    num_interp_pairs=2, num_interp_points=5)
@@ -336,6 +341,7 @@ def test_diverged_seeds_still_give_a_summary_and_a_figure(tmp_path):
     matplotlib.pyplot.close(fig)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_retraining(tmp_path):
     """Kill the study (SIGKILL) after its training part; the rerun does not train again and
     gives the numbers of an uninterrupted run."""
@@ -368,6 +374,7 @@ def test_a_killed_run_resumes_without_retraining(tmp_path):
     assert "float_dtype: 'float64' -> 'float32'" in refused.stderr
 
 
+@pytest.mark.slow
 def test_script_runs_and_prints_the_summary(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main("seeds", ["--help"])
@@ -442,6 +449,7 @@ def _equinox_problem():
                         ds, name="equinox MLP 5x2")
 
 
+@pytest.mark.slow
 def test_an_equinox_mlp_is_matched_through_its_layout(key):
     """The study's pair comparison on Equinox parameters: a permuted copy is found through
     the adapter's layout (distance 0 after matching, same loss)."""
@@ -467,6 +475,7 @@ def test_an_equinox_mlp_is_matched_through_its_layout(key):
     assert np.all(pairs["aligned_distance"] <= pairs["distance"] + 1e-12)
 
 
+@pytest.mark.slow
 def test_the_seed_study_on_an_equinox_mlp():
     prob = _equinox_problem()
     config = _tiny(num_seeds=3, num_steps=20, eval_every=10, num_interp_pairs=2,
@@ -479,6 +488,7 @@ def test_the_seed_study_on_an_equinox_mlp():
     assert "skipped" not in seeds.format_summary(s)
 
 
+@pytest.mark.slow
 def test_a_linen_cnn_with_batchnorm_and_dropout(tmp_path):
     nn = pytest.importorskip("flax.linen")
     from jax.flatten_util import ravel_pytree

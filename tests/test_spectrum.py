@@ -70,6 +70,7 @@ def _dense(prob, x, unravel, indices=None, batch=None):
     return np.linalg.eigvalsh(h)
 
 
+@pytest.mark.slow
 def test_eigenvalues_match_dense_hessians(plain_run):
     prob, result, run_dir = plain_run
     trajectory = results.read_arrays(run_dir / "parts" / "train.npz")["trajectory"]
@@ -120,6 +121,7 @@ def test_eigenvalues_match_dense_hessians(plain_run):
     assert result.summary["curvature_mode"] == "eval"
 
 
+@pytest.mark.slow
 def test_run_directory_reads_back_and_draws(plain_run, tmp_path):
     _, result, run_dir = plain_run
     back = spectrum.load(run_dir)
@@ -143,6 +145,7 @@ def test_run_directory_reads_back_and_draws(plain_run, tmp_path):
     assert (tmp_path / "spectrum.png").exists() and (tmp_path / "spectrum.pdf").exists()
 
 
+@pytest.mark.slow
 def test_flipped_x64_is_refused(plain_run):
     prob, _, run_dir = plain_run
     refused = "float_dtype: 'float64' -> 'float32'"
@@ -150,6 +153,7 @@ def test_flipped_x64_is_refused(plain_run):
         spectrum.run(prob, TINY, run_dir, progress=False)
 
 
+@pytest.mark.slow
 def test_cnn1d_layers_are_its_weights():
     prob = registry.builtin("cnn1d", dataset="mnist1d", num_samples=60, channels=(2,))
     config = dataclasses.replace(TINY, spread_subsamples=0, num_top=2, lanczos_iters=12,
@@ -166,6 +170,7 @@ def _parts(run_dir):
     return sorted(p.stem for p in (run_dir / "parts").glob("*.npz"))
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_recomputing(tmp_path):
     run_dir, log = tmp_path / "run", tmp_path / "log.txt"
     cmd = [sys.executable, str(HERE / "_spectrum_worker.py"), str(run_dir), str(log)]

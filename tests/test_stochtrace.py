@@ -21,6 +21,7 @@ def _low_rank_plus_noise(n=120, rank=8, seed=0):
     return jnp.asarray((q * spectrum) @ q.T), float(np.sum(spectrum))
 
 
+@pytest.mark.slow
 def test_hutchinson_and_hutchpp_plain_jitted_vmapped(key):
     a, _ = _low_rank_plus_noise()
     mv = lambda v, m: m @ v
@@ -58,6 +59,7 @@ def test_hutchpp_is_unbiased_and_beats_hutchinson_at_equal_matvecs(key):
     assert float(jnp.median(jnp.abs(hpp.trace - truth) / hpp.stderr)) < 2.0
 
 
+@pytest.mark.slow
 def test_slq_density_and_moments_match_the_dense_hessian(key):
     """Each probe's rule integrates to 1; n sum w theta is z^T H z exactly (Hutchinson with
     the same probes); over 200 keys (vmapped) the means of the tr(H) and tr(H^2) estimates
@@ -86,6 +88,7 @@ def test_slq_density_and_moments_match_the_dense_hessian(key):
 
 
 @pytest.mark.parametrize("steps", [20, 40, 100])
+@pytest.mark.slow
 def test_index_interval_covers_the_exact_index(steps, key):
     """The MLP at initialisation (123 parameters, exact spectrum from dense float64 eigh).
     At 20, 40 and 100 Lanczos steps and 10 probes, over 60 probe keys, the interval of
@@ -115,6 +118,7 @@ def test_index_interval_covers_the_exact_index(steps, key):
         assert naive.sum() < covered.sum(), (naive.sum(), covered.sum())
 
 
+@pytest.mark.slow
 def test_slq_refuses_or_flags_what_it_cannot_integrate(key):
     """A non-symmetric matrix gets NOT_SYMMETRIC, a NaN NON_FINITE, one probe the
     interval [0, 1]."""

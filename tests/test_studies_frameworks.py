@@ -50,6 +50,7 @@ def test_spectrum_on_an_equinox_mlp():
     assert np.all(result.layers["trained_lambda_max"] <= top[0] * (1 + 1e-6) + 1e-9)
 
 
+@pytest.mark.slow
 def test_critical_points_on_an_equinox_mlp():
     prob, _ = _equinox_mlp(num_samples=40, width=3)
     config = cp.Config(num_seeds=2, num_steps=40, eval_every=10, num_trajectory_points=3,
@@ -61,6 +62,7 @@ def test_critical_points_on_an_equinox_mlp():
     assert sum(s["endpoint_kind_counts"].values()) == 2
 
 
+@pytest.mark.slow
 def test_landscape_plot_on_an_equinox_mlp_uses_its_layout():
     prob, n = _equinox_mlp()
     assert prob.layout is not None

@@ -204,6 +204,7 @@ def test_hessian_directions_of_an_mlp_against_dense_eigh(key):
     assert hd.num_matvecs > 0
 
 
+@pytest.mark.slow
 def test_hessian_directions_by_lanczos_match_eigsh(key):
     lanczos = pytest.importorskip("landscape.lanczos")
     if not hasattr(lanczos, "extreme_eigs"):
@@ -324,6 +325,7 @@ def test_bezier_goes_around_a_ridge(key):
     assert float(jnp.mean(res.train_losses[-50:])) < float(jnp.mean(res.train_losses[:10]))
 
 
+@pytest.mark.slow
 def test_bezier_connects_permuted_copies_of_an_mlp_solution(key):
     # Two functionally identical solutions: a trained net and its copy with the
     # hidden units permuted. The straight line between them averages unrelated

@@ -322,6 +322,7 @@ def test_vmapped_seeds_equal_separate_runs(problem, key, vectorize):
 # ----------------------------------------------------------------------------- divergence
 
 
+@pytest.mark.slow
 def test_diverging_learning_rate_marks_only_that_seed(key):
     """Full-batch regression (mse) with step decay; one seed of three has a learning rate
     that blows up."""
@@ -422,6 +423,7 @@ def test_every_optimizer_and_schedule_lowers_the_loss(optimizer, schedule, lr, t
 # ----------------------------------------------------------------------------- compile count
 
 
+@pytest.mark.slow
 def test_chunk_function_traces_once(key):
     ds = data.xor(num_samples=80, seed=4).astype(np.float64)
     model = models.mlp(2, (3,), 2)
@@ -455,6 +457,7 @@ def test_progress_bar_and_no_validation_split(key, capsys):
 # ----------------------------------------------------------------------------- sharding
 
 
+@pytest.mark.slow
 def test_sharded_over_four_host_devices_equals_unsharded(tmp_path):
     env = dict(os.environ)
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4")
