@@ -8,6 +8,7 @@ import socket
 # than they save (about 30% of the suite's time), and the results are the same.
 os.environ.setdefault(
     "XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+    " --xla_cpu_multi_thread_eigen=false"
 )
 
 import jax  # noqa: E402

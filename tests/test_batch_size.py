@@ -166,6 +166,7 @@ def test_tile_dataset():
 
 
 @pytest.mark.parametrize("batch_size", [8, None])
+@pytest.mark.slow
 def test_timed_steps_are_the_training_steps(batch_size, key):
     """The timed function takes the steps train.train takes (same minibatches, same
     updates), so the time measured is the time of training."""

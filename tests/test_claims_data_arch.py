@@ -65,6 +65,7 @@ def test_family_trains_exactly_like_the_plain_nets(small, key):
             np.testing.assert_array_equal(layer["w"][layer0["w"] == 0], 0.0)
 
 
+@pytest.mark.slow
 def test_family_apply_jit_and_vmap_agree(small, key):
     fam = _family.mlp_family(40, 10, MEMBERS)
     params = _family.init_runs(fam, MEMBERS, keys=jax.random.split(key, len(MEMBERS)))

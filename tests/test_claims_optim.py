@@ -74,6 +74,7 @@ def test_c06_layer_gradient_rms_matches_grad():
         np.testing.assert_allclose(rms[s], expected, rtol=1e-12)  # float64, same arithmetic
 
 
+@pytest.mark.slow
 def test_c06_end_to_end(monkeypatch, tmp_path):
     config = c06_vanishing_gradients.Config(
         task=TINY_TASK, depths=(1, 2), width=4, num_gradient_examples=64,
@@ -138,6 +139,7 @@ def test_c09_is_constant():
     assert not c09_initialisation.is_constant("normal(0.01)")
 
 
+@pytest.mark.slow
 def test_c09_end_to_end(monkeypatch, tmp_path):
     config = c09_initialisation.Config(
         task=TINY_TASK, hidden=(8, 8), inits=("glorot_normal", "zeros", "constant(0.1)"),

@@ -111,6 +111,7 @@ def test_top_and_bottom_ten_of_known_spectra(kind, key):
     assert np.max(np.abs(gram - np.eye(20))) < 1e-8
 
 
+@pytest.mark.slow
 def test_multiplicity_check_finds_copies_the_start_vector_misses():
     """A start vector with no component along some eigenvectors never sees them (exactly,
     for a diagonal operator): without the check 5.0 appears once; the check restarts from
@@ -129,6 +130,7 @@ def test_multiplicity_check_finds_copies_the_start_vector_misses():
 
 
 @pytest.mark.parametrize("which", ["largest", "smallest", "magnitude"])
+@pytest.mark.slow
 def test_one_ended_and_magnitude_selection(which, key):
     """Heavy-tailed negative end, so that the largest |lambda| are negative."""
     a, spectrum = _operator(np.concatenate([np.linspace(-1.0, 2.0, 190),

@@ -50,7 +50,7 @@ def _ours(d, v0, *, rtol, which="smallest", keep_rule="dynamic"):
         # measured: 102, 173, 2956 matvecs; eigsh (ncv=20) 211, 321, 18411
         (-0.174, 1e-2, 120),  # a negative tail: lambda_min to 1 %
         (-0.174, 1e-3, 200),  # ... to 0.1 %
-        (-1e-3, 1e-2, 3300),  # a tiny negative eigenvalue, 1e-4 of lambda_max
+        pytest.param(-1e-3, 1e-2, 3300, marks=pytest.mark.slow),  # tiny: 1e-4 of lambda_max
     ],
 )
 def test_lambda_min_at_ncv_20_beats_eigsh_at_equal_memory(lmin, rtol, bound):

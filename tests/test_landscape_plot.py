@@ -109,6 +109,7 @@ def test_files_rerun_and_figures(tiny_run, tmp_path, monkeypatch):
     assert (tmp_path / "landscape_plot_random_plane.png").exists()
 
 
+@pytest.mark.slow
 def test_without_layout_the_random_plane_is_skipped():
     config = lp.Config(num_steps=20, eval_every=10, batch_size=None, learning_rate=0.05,
                        grid_points=3, num_interp_points=3, bezier_steps=2)

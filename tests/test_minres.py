@@ -54,6 +54,7 @@ def test_minres_solves_indefinite_and_least_squares_singular(key):
     assert abs(float(res.residual_norm) - np.linalg.norm(r)) < 1e-9
 
 
+@pytest.mark.slow
 def test_minres_plain_jitted_vmapped(key):
     a, _, _ = _indefinite(key, n=12)
     bs = jax.random.normal(key, (4, 12))

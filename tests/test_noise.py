@@ -88,6 +88,7 @@ def test_noise_scales_equal_dense_reference(mlp_case):
     np.testing.assert_allclose(d_simple.b_simple, tr_cov / (g2 - tr_cov / n), rtol=rtol)
 
 
+@pytest.mark.slow
 def test_noise_scales_vmap_over_parameters(mlp_case):
     loss, model, params, batch, (_, mean, cov, h) = mlp_case
     # a batch of three parameter sets: the reference point and two rescalings of it

@@ -1,6 +1,7 @@
 """The README's "Your own model" snippets run as they stand, in a fresh interpreter with
 JAX's default settings (as a reader would run them)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def test_readme_own_model_snippets_run_verbatim(tmp_path):
     proc = subprocess.run([sys.executable, str(runner)], cwd=ROOT, capture_output=True,
                           text=True, timeout=600, env={"PYTHONPATH": str(ROOT),
                                                        "JAX_PLATFORMS": "cpu",
-                                                       "PATH": "/usr/bin:/bin"})
+                                                       "PATH": "/usr/bin:/bin",
+                                                       "XLA_FLAGS": os.environ["XLA_FLAGS"]})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith("ok")

@@ -308,6 +308,7 @@ def _cell_files(run_dir):
     return sorted(p for p in cells.glob("*.npz")) if cells.is_dir() else []
 
 
+@pytest.mark.slow
 def test_sweep_killed_midway_resumes_without_recomputing(tmp_path):
     run_dir, log = tmp_path / "run", tmp_path / "log.txt"
     num_cells = 6

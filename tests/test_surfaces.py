@@ -72,6 +72,7 @@ def test_slice_1d_closed_form_and_chunking_is_invisible(key):
 
 
 @pytest.mark.parametrize("vectorize", [True, False])
+@pytest.mark.slow
 def test_grid_matches_python_loop_and_compiles_once(vectorize, key):
     model, loss, params, batch = _tiny_mlp_problem(key)
     f, x, _ = curvature.flat_loss(loss, params)
@@ -157,6 +158,7 @@ def test_filter_normalisation_gives_each_filter_the_weight_norm(kind, key):
         assert float(jnp.abs(dirs[0] @ dirs[1])) < float(dirs[0] @ dirs[0])
 
 
+@pytest.mark.slow
 def test_filter_normalize_plain_jit_vmap(key):
     model = models.cnn1d(20, 3, channels=(2, 3), kernel_size=3)
     params = model.init(key)
