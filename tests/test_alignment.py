@@ -27,7 +27,7 @@ def _net(key, hidden=(6, 5), bias=True):
 
 
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("hidden", [(6,), (6, 5), (5, 7, 4)])
+@pytest.mark.parametrize("hidden", [(6,), (6, 5), pytest.param((5, 7, 4), marks=pytest.mark.slow)])
 def test_permutation_leaves_function_unchanged(key, bias, hidden):
     k_net, k_perm, k_x = jax.random.split(key, 3)
     model, params = _net(k_net, hidden, bias)

@@ -82,6 +82,7 @@ def test_finder_converges_on_quadratics(name, key):
         np.testing.assert_allclose(res.params["x"], center, rtol=0, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_relative_threshold_and_scale_invariance(key):
     # a certified negative eigenvalue within rtol*|H| makes a weak saddle, beyond it a saddle
     for small, expected in ((-0.5e-3, "weak_saddle"), (-2e-3, "saddle")):

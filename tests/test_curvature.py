@@ -55,7 +55,8 @@ def test_hvp_equals_dense_hessian(kind, key):
     np.testing.assert_allclose(op.dense(), dense, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "kind", [pytest.param(k, marks=pytest.mark.slow) if k == "cnn" else k for k in KINDS])
 def test_hvp_matches_central_difference_to_second_order(kind, key):
     loss, params, batch = _problem(kind, key)
     op = curvature.hessian_operator(loss, params, batch)
@@ -73,7 +74,7 @@ def test_hvp_matches_central_difference_to_second_order(kind, key):
         assert 3.0 < errors[0] / errors[1] < 5.0, errors
 
 
-@pytest.mark.parametrize("batch_size", [5, 7, 20])
+@pytest.mark.parametrize("batch_size", [pytest.param(5, marks=pytest.mark.slow), 7, 20])
 def test_dataset_operator_equals_full_batch(batch_size, key):
     loss, params, batch = _problem("mlp", key)
     full = curvature.hessian_operator(loss, params, batch)

@@ -52,6 +52,7 @@ def test_chunked_mean_with_a_remainder_counts_every_example_once():
     assert float(got) == pytest.approx(55.0)
 
 
+@pytest.mark.slow
 def test_four_host_devices_agree_with_one_device(tmp_path):
     """One subprocess with four forced CPU devices, float64, 43 examples (not a multiple
     of 4): every sharded result equals the single-device one to 1e-12 of its scale."""

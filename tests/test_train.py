@@ -300,7 +300,7 @@ def test_same_seed_bit_identical_and_seeds_differ(problem, key):
     assert not leaves_equal(a.params, d.params)
 
 
-@pytest.mark.parametrize("vectorize", [True, False])
+@pytest.mark.parametrize("vectorize", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_vmapped_seeds_equal_separate_runs(problem, key, vectorize):
     """Seeds vmapped (vectorize=True) or run one after another in one program (False)."""
     model, ds = problem
@@ -397,14 +397,14 @@ def tiny():
     "optimizer, schedule, lr",
     [
         ("sgd", "constant", 0.5),
-        ("momentum", "constant", 0.1),
-        ("nesterov", "constant", 0.1),
+        pytest.param("momentum", "constant", 0.1, marks=pytest.mark.slow),
+        pytest.param("nesterov", "constant", 0.1, marks=pytest.mark.slow),
         ("adam", "constant", 0.02),
-        ("adamw", "constant", 0.02),
-        ("rmsprop", "constant", 0.005),
-        ("sgd", "step", 0.5),
+        pytest.param("adamw", "constant", 0.02, marks=pytest.mark.slow),
+        pytest.param("rmsprop", "constant", 0.005, marks=pytest.mark.slow),
+        pytest.param("sgd", "step", 0.5, marks=pytest.mark.slow),
         ("sgd", "cosine", 0.5),
-        ("adam", "warmup_cosine", 0.02),
+        pytest.param("adam", "warmup_cosine", 0.02, marks=pytest.mark.slow),
     ],
 )
 def test_every_optimizer_and_schedule_lowers_the_loss(optimizer, schedule, lr, tiny, key):
