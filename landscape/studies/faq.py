@@ -121,6 +121,7 @@ class ClaimResult(NamedTuple):
     seconds: float
     task: str = "mnist1d"
     timings: dict[str, float] = {}  # noqa: RUF012 (a NamedTuple default, never mutated)
+    cpu_seconds: float = float("nan")  # CPU time of the process (all threads) while measuring
 
 
 BOTH_SUPPORTED, BOTH_NOT_SUPPORTED, DEPENDS = (
@@ -291,7 +292,8 @@ def _load_stored(
     if stored.get("config") != config_dict or stored.get("code") != code:
         return None
     arrays = results.read_arrays(claim_dir / "arrays.npz")
-    return Measurement(stored["numbers"], arrays, stored["settings"]), stored["seconds"]
+    seconds = (stored["seconds"], stored.get("cpu_seconds", float("nan")))
+    return Measurement(stored["numbers"], arrays, stored["settings"]), seconds
 
 
 def _task_configs(module, profile: str) -> list[tuple[str, object]]:
@@ -313,9 +315,10 @@ def _measure_one(
     code = code_fingerprint(module)
     stored = _load_stored(claim_dir, config_dict, code)
     if stored is None:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         measurement = module.measure(config, progress=progress)
         seconds = time.perf_counter() - start
+        cpu_seconds = time.process_time() - cpu_start
         claim_dir.mkdir(parents=True, exist_ok=True)
         results.write_arrays(claim_dir / "arrays.npz", measurement.arrays)
         results.write_json(
@@ -326,10 +329,11 @@ def _measure_one(
                 "numbers": measurement.numbers,
                 "settings": measurement.settings,
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
             },
         )
     else:
-        measurement, seconds = stored
+        measurement, (seconds, cpu_seconds) = stored
     verdict = module.verdict(measurement.numbers)
     plots.save(module.plot(measurement), name, out_dir=figure_dir)
     if hasattr(module, "plot_timing"):
@@ -347,6 +351,7 @@ def _measure_one(
         seconds,
         task,
         {k: v for k, v in numbers.items() if k in timing_keys},
+        cpu_seconds,
     )
 
 
@@ -399,10 +404,10 @@ def _merge_previous(done: list[ClaimResult], figure_dir: Path) -> list[ClaimResu
     rows = {k: v for k, v in rows.items() if k[0] not in done_ids}  # a claim's tasks as now
     for r in done:
         row = {**r._asdict(), "verdict": r.verdict._asdict()}
-        del row["seconds"], row["timings"]
+        del row["seconds"], row["timings"], row["cpu_seconds"]
         rows[(r.id, r.task)] = row
         times[(r.id, r.task)] = {"id": r.id, "task": r.task, "seconds": r.seconds,
-                                 "timings": r.timings}
+                                 "cpu_seconds": r.cpu_seconds, "timings": r.timings}
     order = {claim_id: i for i, claim_id in enumerate(CLAIM_IDS)}
     keys = sorted(rows, key=lambda k: order[k[0]])  # stable: a claim's tasks keep their order
     results.write_json(store, [rows[k] for k in keys])
@@ -411,7 +416,8 @@ def _merge_previous(done: list[ClaimResult], figure_dir: Path) -> list[ClaimResu
     for k in keys:
         t = times.get(k, {"seconds": float("nan"), "timings": {}})
         out.append(ClaimResult(**{**rows[k], "verdict": Verdict(**rows[k]["verdict"]),
-                                  "seconds": t["seconds"], "timings": t["timings"]}))
+                                  "seconds": t["seconds"], "timings": t["timings"],
+                                  "cpu_seconds": t.get("cpu_seconds", float("nan"))}))
     return out
 
 
@@ -531,18 +537,23 @@ def write_timings(rows: Sequence[ClaimResult], path: str | Path, *, profile: str
     lines = [
         f"# Run times of the `{profile}` report",
         "",
-        "Seconds of measurement per claim and task on this machine (a stored measurement "
-        "that was loaded keeps the time it took when it was made), and the numbers that are "
-        "wall-clock times.",
+        "Seconds of measurement per claim and task on this machine: wall clock, and the CPU "
+        "time of the process (all its threads; on a machine shared with other jobs the wall "
+        "clock grows with the load, the CPU time much less). A stored measurement that was "
+        "loaded keeps the times it took when it was made. The wall-clock numbers are the "
+        "measured quantities that are times.",
         "",
-        "| id | task | time | wall-clock numbers |",
-        "|---|---|---|---|",
+        "| id | task | time (wall) | wall-clock numbers | CPU time |",
+        "|---|---|---|---|---|",
     ]
     for r in rows:
         timing = ", ".join(f"{k} = {_format_number(v)}" for k, v in r.timings.items())
-        lines.append(f"| {r.id} | {r.task} | {r.seconds:.0f} s | {timing} |")
+        cpu = f"{r.cpu_seconds:.0f} s" if np.isfinite(r.cpu_seconds) else "not recorded"
+        lines.append(f"| {r.id} | {r.task} | {r.seconds:.0f} s | {timing} | {cpu} |")
     total = sum(r.seconds for r in rows if np.isfinite(r.seconds))
-    lines += ["", f"Total: {total:.0f} s ({total / 60:.1f} min)."]
+    cpu_total = sum(r.cpu_seconds for r in rows if np.isfinite(r.cpu_seconds))
+    lines += ["", f"Total: {total:.0f} s wall ({total / 60:.1f} min), {cpu_total:.0f} s CPU "
+                  f"({cpu_total / 60:.1f} min)."]
     with results.atomic_write(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     return path
