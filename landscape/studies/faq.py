@@ -16,7 +16,9 @@ and may define
   ``OTHER_TASKS = {task: {"quick": Config, "full": Config}}``: the same experiment on
   further tasks, each judged by the same rule; :func:`combine_tasks` joins the verdicts;
 - ``TIMING_KEYS``, the numbers that are wall-clock times (they change from run to run
-  and with the machine's load), and ``plot_timing(measurement)``, a figure of them.
+  and with the machine's load), and ``plot_timing(measurement)``, a figure of them;
+- ``explain_missing(numbers) -> dict[str, str]``: why a number is NaN (e.g. a run that
+  never reached its target); the report prints the reason in place of a bare ``nan``.
 
 Run times and timing numbers go to ``TIMINGS.md`` beside the report, a file that is
 not meant to be committed; ``REPORT.md``, ``claims.json`` and the other figures depend
@@ -439,11 +441,21 @@ def _group(rows: Sequence[ClaimResult]) -> list[list[ClaimResult]]:
     return list(groups.values())
 
 
-def _measured_table(r: ClaimResult, timing_keys: Sequence[str]) -> list[str]:
+def _measured_table(
+    r: ClaimResult, timing_keys: Sequence[str], missing: dict[str, str] | None = None
+) -> list[str]:
+    """The numbers of one claim and task; a NaN prints with the reason ``missing`` gives."""
+    missing = missing or {}
+
+    def value(k: str, v: float) -> str:
+        if np.isnan(v):
+            return f"not measured: {missing.get(k, 'the part it belongs to could not run')}"
+        return _format_number(v)
+
     return [
         "| quantity | value |",
         "|---|---|",
-        *[f"| {k} | {_format_number(v)} |" for k, v in r.numbers.items()],
+        *[f"| {k} | {value(k, v)} |" for k, v in r.numbers.items()],
         *[f"| {k} | wall clock, in TIMINGS.md |" for k in timing_keys],
     ]
 
@@ -492,9 +504,11 @@ def write_report(rows: Sequence[ClaimResult], path: str | Path, *, profile: str)
     for g, label in zip(groups, combined, strict=True):
         r0 = g[0]
         try:
-            timing_keys = tuple(getattr(load_claim(r0.id), "TIMING_KEYS", ()))
+            module = load_claim(r0.id)
         except ImportError:
-            timing_keys = ()
+            module = None
+        timing_keys = tuple(getattr(module, "TIMING_KEYS", ()))
+        explain = getattr(module, "explain_missing", lambda numbers: {})
         lines += [
             "",
             f"## {r0.id}",
@@ -512,7 +526,7 @@ def write_report(rows: Sequence[ClaimResult], path: str | Path, *, profile: str)
                 "",
                 "**Measured.**",
                 "",
-                *_measured_table(r, timing_keys),
+                *_measured_table(r, timing_keys, explain(r.numbers)),
                 "",
                 f"**Verdict{' on ' + r.task if len(g) > 1 else ''}: {r.verdict.label}.** "
                 f"{r.verdict.reason}",

@@ -234,7 +234,7 @@ def plot(measurement: Measurement):
             ax_curve.plot(a["step"], mean_loss, color=color, label=inits[i])
         ax_acc.set_xticks(x, inits, rotation=30, ha="right")
         ax_acc.set(ylabel="final validation accuracy (%)", title="accuracy by initialisation")
-        ax_acc.legend()
+        ax_acc.legend(loc="lower left")  # below the good inits, left of the poor ones
         counts = a["distinct_units"]
         num_layers = counts.shape[2]
         width = 0.8 / num_layers
