@@ -244,8 +244,9 @@ def _never_reached(numbers: dict[str, float]) -> str:
         f". {w} never reached the target training loss within its budget (final training "
         f"loss {numbers.get(f'final_train_loss_{w}', float('nan')):.3g}), so its "
         f"steps_to_target_{w} = {numbers.get(f'steps_to_target_{w}', float('nan')):.0f} is the "
-        f"budget, not a measured time, and its measures at the target (lambda_max_matched_{w}, "
-        f"barrier_matched_{w}) are nan; it does not enter the verdict, which compares 4x with 2x"
+        f"budget, not a measured time, and it has no point at the target on which to measure "
+        f"lambda_max_matched_{w} and barrier_matched_{w}; it does not enter the verdict, which "
+        f"compares 4x with 2x"
         for w in widths
     )
 
