@@ -58,7 +58,7 @@ class Config:
         default_factory=lambda: dict(batch_size.PROFILES["quick"].problem))
     study: batch_size.Config = batch_size.Config(
         num_seeds=2,
-        min_batch_size=4,
+        min_batch_size=16,  # 16..3500: batch 4 (4000 steps a run) added CPU, not a verdict
         batch_factor=4,
         lr_factors=(0.5, 1.0, 2.0),
         max_epochs=10.0,
