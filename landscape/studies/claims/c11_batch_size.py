@@ -299,7 +299,8 @@ def plot(measurement: Measurement):
                 ax.set(xscale="log", yscale="log")
                 ax.legend()
                 ax.autoscale_view()
-                _readable_log_axis(ax.xaxis)
+                ax.set_xticks(b, [f"{int(v)}" for v in b])  # the measured batch sizes
+                ax.xaxis.set_minor_locator(plt.NullLocator())
                 _readable_log_axis(ax.yaxis)
             else:
                 ax.text(0.5, 0.5, "target not reached", transform=ax.transAxes, ha="center")
