@@ -16,16 +16,21 @@ and may define
   ``OTHER_TASKS = {task: {"quick": Config, "full": Config}}``: the same experiment on
   further tasks, each judged by the same rule; :func:`combine_tasks` joins the verdicts;
 - ``TIMING_KEYS``, the numbers that are wall-clock times (they change from run to run
-  and with the machine's load), and ``plot_timing(measurement)``, a figure of them.
+  and with the machine's load), and ``plot_timing(measurement)``, a figure of them;
+- ``explain_missing(numbers) -> dict[str, str]``: why a number is NaN (e.g. a run that
+  never reached its target); the report prints the reason in place of a bare ``nan``.
 
 Run times and timing numbers go to ``TIMINGS.md`` beside the report, a file that is
 not meant to be committed; ``REPORT.md``, ``claims.json`` and the other figures depend
 only on the measured numbers, so rerunning an unchanged report rewrites them unchanged.
 
 :func:`run` measures the requested claims (a claim already measured with the same
-config in the run directory is loaded, not recomputed, so an interrupted report
-resumes where it stopped), saves each figure, and writes a Markdown report whose
-rows read: claim, settings, measured numbers, verdict, figure.
+config *and the same code* in the run directory is loaded, not recomputed, so an
+interrupted report resumes where it stopped), saves each figure, and writes a Markdown
+report whose rows read: claim, settings, measured numbers, verdict, figure. "The same
+code" is :func:`code_fingerprint`: a hash of the sources a measurement depends on and
+of the numerical packages' versions, so that a stored result made by older code is
+measured again rather than mixed into a report of the current code.
 
 A claim is checked *at these settings*, never proved: the report says so.
 """
@@ -33,6 +38,9 @@ A claim is checked *at these settings*, never proved: the report says so.
 from __future__ import annotations
 
 import argparse
+import ast
+import functools
+import hashlib
 import importlib
 import time
 from collections.abc import Sequence
@@ -115,6 +123,7 @@ class ClaimResult(NamedTuple):
     seconds: float
     task: str = "mnist1d"
     timings: dict[str, float] = {}  # noqa: RUF012 (a NamedTuple default, never mutated)
+    cpu_seconds: float = float("nan")  # CPU time of the process (all threads) while measuring
 
 
 BOTH_SUPPORTED, BOTH_NOT_SUPPORTED, DEPENDS = (
@@ -194,16 +203,99 @@ def parse_claims(text: str | Sequence[str] | None) -> list[str]:
     return ids
 
 
-def _load_stored(claim_dir: Path, config_dict: dict) -> tuple[Measurement, float] | None:
-    """The stored measurement of a claim, if it was made with the same config."""
+# Sources that never change a measured number: figures, the report, the verdict rules
+# (pure functions of the numbers), the reproductions; and the other claims' modules.
+_NOT_MEASURING = ("plots/", "studies/reproductions/", "studies/faq.py",
+                  "studies/claims/_rules.py", "studies/claims/c")
+# Names in a claim module that only word or judge the result.
+_WORDING = frozenset({"ID", "TITLE", "RULE", "verdict", "plot", "plot_timing"})
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _defined(node: ast.stmt) -> set[str]:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {node.name}
+    if isinstance(node, ast.Assign | ast.AnnAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return set()
+
+
+def _measuring_part(source: str) -> str:
+    """A claim module's code without docstrings and without what only words or judges
+    the result: the top-level statements reachable from ``measure``, ``Config`` and
+    ``PROFILES`` (imports and other statements are kept)."""
+    tree = _strip_docstrings(ast.parse(source))
+    named = {n: node for node in tree.body for n in _defined(node)}
+    keep, todo = set(), ["measure", "Config", "PROFILES", "OTHER_TASKS", "TASK"]
+    while todo:
+        name = todo.pop()
+        if name in keep or name not in named or name in _WORDING:
+            continue
+        keep.add(name)
+        todo += [n.id for n in ast.walk(named[name]) if isinstance(n, ast.Name)]
+        todo += [n.value.id for n in ast.walk(named[name])  # OTHER_TASKS["digits"] = ...
+                 if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name)]
+    body = [node for node in tree.body
+            if (_defined(node) & keep) or not _defined(node)]
+    return ast.dump(ast.Module(body=body, type_ignores=[]))
+
+
+@functools.lru_cache(maxsize=1)
+def _core_fingerprint() -> str:
+    from importlib import metadata
+
+    root = Path(__file__).resolve().parent.parent  # the landscape package
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(_NOT_MEASURING):
+            continue
+        digest.update(rel.encode())
+        digest.update(ast.dump(_strip_docstrings(ast.parse(path.read_text("utf-8")))).encode())
+    for name in ("jax", "jaxlib", "numpy", "scipy", "optax", "scikit-learn"):
+        try:
+            digest.update(f"{name}={metadata.version(name)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{name}=none".encode())
+    return digest.hexdigest()
+
+
+def code_fingerprint(module) -> str:
+    """A hash of the code a claim's measurement runs: the package's sources (without
+    figures, report, verdict rules, docstrings and comments), the measuring part of the
+    claim's module, and the versions of jax, jaxlib, numpy, scipy, optax and
+    scikit-learn. A stored measurement is reused only when this matches, so a report
+    never mixes numbers of older code into those of the current one; editing a
+    figure, a verdict or its wording does not invalidate a measurement."""
+    source = Path(module.__file__).read_text("utf-8")
+    digest = hashlib.sha256(_core_fingerprint().encode())
+    digest.update(_measuring_part(source).encode())
+    return digest.hexdigest()[:16]
+
+
+def _load_stored(
+    claim_dir: Path, config_dict: dict, code: str | None = None
+) -> tuple[Measurement, float] | None:
+    """The stored measurement of a claim, if it was made with the same config and code."""
     saved = claim_dir / "result.json"
     if not saved.exists():
         return None
     stored = results.read_json(saved)
-    if stored.get("config") != config_dict:
+    if stored.get("config") != config_dict or stored.get("code") != code:
         return None
     arrays = results.read_arrays(claim_dir / "arrays.npz")
-    return Measurement(stored["numbers"], arrays, stored["settings"]), stored["seconds"]
+    seconds = (stored["seconds"], stored.get("cpu_seconds", float("nan")))
+    return Measurement(stored["numbers"], arrays, stored["settings"]), seconds
 
 
 def _task_configs(module, profile: str) -> list[tuple[str, object]]:
@@ -222,24 +314,28 @@ def _measure_one(
     name = module.ID if first else f"{module.ID}-{task}"
     claim_dir = run_dir / name
     config_dict = results.to_jsonable(config)
-    stored = _load_stored(claim_dir, config_dict)
+    code = code_fingerprint(module)
+    stored = _load_stored(claim_dir, config_dict, code)
     if stored is None:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         measurement = module.measure(config, progress=progress)
         seconds = time.perf_counter() - start
+        cpu_seconds = time.process_time() - cpu_start
         claim_dir.mkdir(parents=True, exist_ok=True)
         results.write_arrays(claim_dir / "arrays.npz", measurement.arrays)
         results.write_json(
             claim_dir / "result.json",
             {
                 "config": config_dict,
+                "code": code,
                 "numbers": measurement.numbers,
                 "settings": measurement.settings,
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
             },
         )
     else:
-        measurement, seconds = stored
+        measurement, (seconds, cpu_seconds) = stored
     verdict = module.verdict(measurement.numbers)
     plots.save(module.plot(measurement), name, out_dir=figure_dir)
     if hasattr(module, "plot_timing"):
@@ -257,6 +353,7 @@ def _measure_one(
         seconds,
         task,
         {k: v for k, v in numbers.items() if k in timing_keys},
+        cpu_seconds,
     )
 
 
@@ -309,10 +406,10 @@ def _merge_previous(done: list[ClaimResult], figure_dir: Path) -> list[ClaimResu
     rows = {k: v for k, v in rows.items() if k[0] not in done_ids}  # a claim's tasks as now
     for r in done:
         row = {**r._asdict(), "verdict": r.verdict._asdict()}
-        del row["seconds"], row["timings"]
+        del row["seconds"], row["timings"], row["cpu_seconds"]
         rows[(r.id, r.task)] = row
         times[(r.id, r.task)] = {"id": r.id, "task": r.task, "seconds": r.seconds,
-                                 "timings": r.timings}
+                                 "cpu_seconds": r.cpu_seconds, "timings": r.timings}
     order = {claim_id: i for i, claim_id in enumerate(CLAIM_IDS)}
     keys = sorted(rows, key=lambda k: order[k[0]])  # stable: a claim's tasks keep their order
     results.write_json(store, [rows[k] for k in keys])
@@ -321,7 +418,8 @@ def _merge_previous(done: list[ClaimResult], figure_dir: Path) -> list[ClaimResu
     for k in keys:
         t = times.get(k, {"seconds": float("nan"), "timings": {}})
         out.append(ClaimResult(**{**rows[k], "verdict": Verdict(**rows[k]["verdict"]),
-                                  "seconds": t["seconds"], "timings": t["timings"]}))
+                                  "seconds": t["seconds"], "timings": t["timings"],
+                                  "cpu_seconds": t.get("cpu_seconds", float("nan"))}))
     return out
 
 
@@ -343,11 +441,21 @@ def _group(rows: Sequence[ClaimResult]) -> list[list[ClaimResult]]:
     return list(groups.values())
 
 
-def _measured_table(r: ClaimResult, timing_keys: Sequence[str]) -> list[str]:
+def _measured_table(
+    r: ClaimResult, timing_keys: Sequence[str], missing: dict[str, str] | None = None
+) -> list[str]:
+    """The numbers of one claim and task; a NaN prints with the reason ``missing`` gives."""
+    missing = missing or {}
+
+    def value(k: str, v: float) -> str:
+        if np.isnan(v):
+            return f"not measured: {missing.get(k, 'the part it belongs to could not run')}"
+        return _format_number(v)
+
     return [
         "| quantity | value |",
         "|---|---|",
-        *[f"| {k} | {_format_number(v)} |" for k, v in r.numbers.items()],
+        *[f"| {k} | {value(k, v)} |" for k, v in r.numbers.items()],
         *[f"| {k} | wall clock, in TIMINGS.md |" for k in timing_keys],
     ]
 
@@ -396,9 +504,11 @@ def write_report(rows: Sequence[ClaimResult], path: str | Path, *, profile: str)
     for g, label in zip(groups, combined, strict=True):
         r0 = g[0]
         try:
-            timing_keys = tuple(getattr(load_claim(r0.id), "TIMING_KEYS", ()))
+            module = load_claim(r0.id)
         except ImportError:
-            timing_keys = ()
+            module = None
+        timing_keys = tuple(getattr(module, "TIMING_KEYS", ()))
+        explain = getattr(module, "explain_missing", lambda numbers: {})
         lines += [
             "",
             f"## {r0.id}",
@@ -416,7 +526,7 @@ def write_report(rows: Sequence[ClaimResult], path: str | Path, *, profile: str)
                 "",
                 "**Measured.**",
                 "",
-                *_measured_table(r, timing_keys),
+                *_measured_table(r, timing_keys, explain(r.numbers)),
                 "",
                 f"**Verdict{' on ' + r.task if len(g) > 1 else ''}: {r.verdict.label}.** "
                 f"{r.verdict.reason}",
@@ -441,18 +551,23 @@ def write_timings(rows: Sequence[ClaimResult], path: str | Path, *, profile: str
     lines = [
         f"# Run times of the `{profile}` report",
         "",
-        "Seconds of measurement per claim and task on this machine (a stored measurement "
-        "that was loaded keeps the time it took when it was made), and the numbers that are "
-        "wall-clock times.",
+        "Seconds of measurement per claim and task on this machine: wall clock, and the CPU "
+        "time of the process (all its threads; on a machine shared with other jobs the wall "
+        "clock grows with the load, the CPU time much less). A stored measurement that was "
+        "loaded keeps the times it took when it was made. The wall-clock numbers are the "
+        "measured quantities that are times.",
         "",
-        "| id | task | time | wall-clock numbers |",
-        "|---|---|---|---|",
+        "| id | task | time (wall) | wall-clock numbers | CPU time |",
+        "|---|---|---|---|---|",
     ]
     for r in rows:
         timing = ", ".join(f"{k} = {_format_number(v)}" for k, v in r.timings.items())
-        lines.append(f"| {r.id} | {r.task} | {r.seconds:.0f} s | {timing} |")
+        cpu = f"{r.cpu_seconds:.0f} s" if np.isfinite(r.cpu_seconds) else "not recorded"
+        lines.append(f"| {r.id} | {r.task} | {r.seconds:.0f} s | {timing} | {cpu} |")
     total = sum(r.seconds for r in rows if np.isfinite(r.seconds))
-    lines += ["", f"Total: {total:.0f} s ({total / 60:.1f} min)."]
+    cpu_total = sum(r.cpu_seconds for r in rows if np.isfinite(r.cpu_seconds))
+    lines += ["", f"Total: {total:.0f} s wall ({total / 60:.1f} min), {cpu_total:.0f} s CPU "
+                  f"({cpu_total / 60:.1f} min)."]
     with results.atomic_write(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     return path

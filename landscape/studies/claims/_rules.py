@@ -31,7 +31,8 @@ EXCESS_MAX = 0.1  # the worst minimum within 10% of the loss range above the bes
 TREND_SLACK = 0.05  # "does not grow": largest-size value <= smallest-size value + slack
 
 DIMENSION_RULE = (
-    "Critical points of one family at several sizes (tens to about a thousand parameters). "
+    "Critical points of one family at several sizes (from tens to hundreds of parameters, "
+    "or to about a thousand in the full profile; the settings list them). "
     "Per size: f = the fraction of distinct critical points that are minima, and e = the "
     "loss of the worst minimum above the best critical loss, as a fraction of the loss range "
     "of the distinct critical points (0 when no minimum is found). **Supported** if at the "

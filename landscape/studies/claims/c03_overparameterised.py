@@ -159,8 +159,9 @@ def plot(measurement: Measurement):
     a = measurement.arrays
     ratio = a["params_per_point"]
     with plots.style():
-        size = plots.figure_size(columns=2, aspect=0.38)
+        size = plots.figure_size(columns=2, aspect=0.42)
         fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=size)
+        k = int(a["num_classes"])
         for ax, key, label in ((ax_acc, "accuracy", "accuracy (%)"),
                                (ax_loss, "loss", "cross-entropy loss (nats)")):
             scale = 100.0 if key == "accuracy" else 1.0
@@ -173,22 +174,24 @@ def plot(measurement: Measurement):
                 ax.plot(np.repeat(ratio[:, None], values.shape[1], axis=1), values, ".",
                         color=color, alpha=0.35, ms=2)
             ax.axvline(1.0, color="0.3", ls="--", lw=0.8, label="parameters = training points")
-            k = int(a["num_classes"])
             ax.axvline(k, color="0.3", ls="-.", lw=0.8,
                        label=f"parameters = points x {k} classes")
             ax.set_xscale("log")
             ax.set(xlabel="parameters per training point", ylabel=label)
+            # the hidden width of each point, on a second axis along the top
+            top = ax.secondary_xaxis("top")
+            top.set_xticks(ratio, [str(w) for w in a["widths"]])
+            top.xaxis.set_minor_locator(plt.NullLocator())
+            top.tick_params(labelsize=6)
+            top.set_xlabel("hidden units", fontsize=7)
         ax_acc.axhline(100 * CHANCE, color="0.5", ls=":", lw=0.8, label="chance")
+        ax_acc.set_ylim(0, 105)
         ax_acc.set_title("accuracy vs width (1 hidden layer)")
         ax_loss.set_title("loss vs width")
         ax_loss.set_yscale("log")
-        box = {"frameon": True, "facecolor": "white", "edgecolor": "none", "framealpha": 0.9}
-        ax_acc.set_ylim(0, 140)  # room for the legend above the curves
-        ax_acc.set_yticks(range(0, 101, 20))
-        ax_acc.legend(loc="upper left", ncols=2, **box)
-        ax_loss.legend(loc="lower left")
-        test_mean = 100 * np.mean(a["test_accuracy"], axis=1)
-        for w, r, acc in zip(a["widths"], ratio, test_mean, strict=True):
-            ax_acc.annotate(f"w={w}", (r, acc), textcoords="offset points", xytext=(0, -10),
-                            fontsize=5.5, ha="center", color="0.35")
+        # one legend for both panels, below them, so that it covers no data
+        entries = dict(zip(*reversed(ax_acc.get_legend_handles_labels()), strict=True))
+        order = sorted(entries, key=lambda label: not label.startswith(("train", "test")))
+        fig.legend([entries[label] for label in order], order, loc="outside lower center",
+                   ncols=5)
     return fig

@@ -202,9 +202,13 @@ def verdict(numbers: dict[str, float]) -> Verdict:
     gap, se = numbers["glorot_gap_to_best_accuracy"], numbers["gap_se"]
     if not all(np.isfinite([const, frac, gap, se])):
         return Verdict(INCONCLUSIVE, "a measurement is not finite")
-    said = (f"constant inits end with at most {const:.0f} distinct unit(s) per layer; random "
-            f"inits keep at least {100 * frac:.0f}% of their units distinct; Glorot's validation "
-            f"accuracy is {100 * gap:.1f} points below the best random init (SE {100 * se:.1f})")
+    glorot = ("Glorot's is the best validation accuracy of the random inits" if gap <= 0 else
+              f"Glorot's validation accuracy is {100 * gap:.1f} points below the best random "
+              f"init (SE {100 * se:.1f})")
+    said = (f"constant inits end with at most {_common.plural(const, 'distinct unit')} per layer; "
+            + ("random inits keep every unit distinct" if frac >= 1 else
+               f"random inits keep at least {100 * frac:.0f}% of their units distinct")
+            + f"; {glorot}")
     if const > 1 or frac < 0.5 or (gap > 2 * se and gap > 0.03):
         return Verdict(NOT_SUPPORTED, said)
     if const == 1 and frac >= 0.9 and gap <= 2 * se:
@@ -234,7 +238,7 @@ def plot(measurement: Measurement):
             ax_curve.plot(a["step"], mean_loss, color=color, label=inits[i])
         ax_acc.set_xticks(x, inits, rotation=30, ha="right")
         ax_acc.set(ylabel="final validation accuracy (%)", title="accuracy by initialisation")
-        ax_acc.legend()
+        ax_acc.legend(loc="lower left")  # below the good inits, left of the poor ones
         counts = a["distinct_units"]
         num_layers = counts.shape[2]
         width = 0.8 / num_layers

@@ -456,6 +456,7 @@ def plot(measurement: Measurement):
 
     with plots.style():
         fig, axes = plt.subplots(2, 2, figsize=plots.figure_size(columns=2, aspect=0.62))
+        fig.get_layout_engine().set(hspace=0.08)  # room between a row's labels and the next
         ax = axes[0, 0]
         curves(ax, a["a_step"], a["a_excess_raw"], blue, "raw features", log=True)
         curves(ax, a["a_step"], a["a_excess_std"], red, "standardised", log=True)

@@ -58,7 +58,7 @@ class Config:
         default_factory=lambda: dict(batch_size.PROFILES["quick"].problem))
     study: batch_size.Config = batch_size.Config(
         num_seeds=2,
-        min_batch_size=4,
+        min_batch_size=16,  # 16..3500: batch 4 (4000 steps a run) added CPU, not a verdict
         batch_factor=4,
         lr_factors=(0.5, 1.0, 2.0),
         max_epochs=10.0,
@@ -202,6 +202,33 @@ def _growing_part(numbers: dict[str, float]) -> bool | None:
     )
 
 
+_SCHEDULE_NAMES = {"small": "fixed small batch", "large": "fixed large batch",
+                   "growing": "growing batch"}
+
+
+def explain_missing(numbers: dict[str, float]) -> dict[str, str]:
+    """Why a number is NaN: a schedule or batch size that never reached the target."""
+    out = {}
+    for name, label in _SCHEDULE_NAMES.items():
+        for what in ("steps", "examples"):
+            key = f"growing_{what}_{name}"
+            if key in numbers and np.isnan(numbers[key]):
+                out[key] = (f"the {label} did not reach the target training loss within the "
+                            f"examples budget in every seed")
+    for key in ("steps_ratio_small_to_large", "examples_largest_over_min", "b_crit_fit"):
+        out[key] = "a batch size at the end of the range did not reach the target"
+    for key in ("b_simple", "b_noise"):
+        out[key] = "the noise-scale run did not reach the target"
+    return {k: v for k, v in out.items() if k in numbers and np.isnan(numbers[k])}
+
+
+def _to_target(numbers: dict[str, float], name: str) -> str:
+    steps, examples = numbers[f"growing_steps_{name}"], numbers[f"growing_examples_{name}"]
+    if not (np.isfinite(steps) and np.isfinite(examples)):
+        return f"{name} did not reach it within the budget"
+    return f"{name} {steps:.0f} steps / {examples:.0f} examples"
+
+
 def verdict(numbers: dict[str, float]) -> Verdict:
     parts = _parts(numbers)
     failed = [name for name, ok in parts.items() if ok is False]
@@ -221,8 +248,7 @@ def verdict(numbers: dict[str, float]) -> Verdict:
     )
     if "growing_steps_growing" in numbers:
         text += "; to the target, " + ", ".join(
-            f"{name} {numbers[f'growing_steps_{name}']:.0f} steps / "
-            f"{numbers[f'growing_examples_{name}']:.0f} examples" for name in _growing.SCHEDULES
+            _to_target(numbers, name) for name in _growing.SCHEDULES
         )
     if not failed and not unknown:
         return Verdict(SUPPORTED, text)
@@ -232,12 +258,15 @@ def verdict(numbers: dict[str, float]) -> Verdict:
 
 
 def _readable_log_axis(axis) -> None:
-    """Log ticks labelled at 1, 2 and 5 times powers of ten when the data span less than
-    two decades (one labelled tick otherwise), plain numbers, no minor labels."""
+    """Log ticks labelled at 1, 1.5, 2, 3, 5 and 7 times powers of ten when the data span
+    less than a decade, at 1, 2 and 5 times when they span less than two (one labelled tick
+    per decade otherwise), plain numbers, no minor labels."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     low, high = axis.get_view_interval()
-    if low > 0 and high / low < 100:
+    if low > 0 and high / low < 10:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+    elif low > 0 and high / low < 100:
         axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
@@ -270,7 +299,8 @@ def plot(measurement: Measurement):
                 ax.set(xscale="log", yscale="log")
                 ax.legend()
                 ax.autoscale_view()
-                _readable_log_axis(ax.xaxis)
+                ax.set_xticks(b, [f"{int(v)}" for v in b])  # the measured batch sizes
+                ax.xaxis.set_minor_locator(plt.NullLocator())
                 _readable_log_axis(ax.yaxis)
             else:
                 ax.text(0.5, 0.5, "target not reached", transform=ax.transAxes, ha="center")

@@ -186,11 +186,12 @@ def plot(measurement: Measurement):
         ax_u.set(xlabel="training step", ylabel="loss (nats)", title="plain: the U shape")
         ax_u.legend(loc="center right")
         for name in VARIANTS:
-            ax_var.plot(step, a[f"val_loss_{name}"].mean(axis=0), color=colors[name], label=name)
+            ax_var.plot(step, a[f"val_loss_{name}"].mean(axis=0), color=colors[name],
+                        label={"l2": "L2"}.get(name, name))
             ax_var.plot(step, a[f"train_loss_{name}"].mean(axis=0), color=colors[name], ls="--")
         ax_var.set(xlabel="training step", ylabel="loss (nats), mean of seeds",
                    title="validation (solid), training (dashed)")
-        ax_var.legend(loc="center right")
+        ax_var.legend(loc="upper left")  # above the start, left of the rising curves
         names = [*VARIANTS, "early_stopping"]
         labels = ["plain", "L2", "dropout", "early\nstopping"]
         gaps = [a[f"gap_{name}"] for name in names]

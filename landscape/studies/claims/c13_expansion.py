@@ -245,10 +245,23 @@ def _never_reached(numbers: dict[str, float]) -> str:
         f". {w} never reached the target training loss within its budget (final training "
         f"loss {numbers.get(f'final_train_loss_{w}', float('nan')):.3g}), so its "
         f"steps_to_target_{w} = {numbers.get(f'steps_to_target_{w}', float('nan')):.0f} is the "
-        f"budget, not a measured time, and its measures at the target (lambda_max_matched_{w}, "
-        f"barrier_matched_{w}) are nan; it does not enter the verdict, which compares 4x with 2x"
+        f"budget, not a measured time, and it has no point at the target on which to measure "
+        f"lambda_max_matched_{w} and barrier_matched_{w}; it does not enter the verdict, which "
+        f"compares 4x with 2x"
         for w in widths
     )
+
+
+def explain_missing(numbers: dict[str, float]) -> dict[str, str]:
+    """Why a number is NaN: a width none of whose runs reached the target has no point
+    at the target loss to measure."""
+    out = {}
+    for key, value in numbers.items():
+        if key.startswith(("lambda_max_matched_", "barrier_matched_")) and np.isnan(value):
+            w = key.rsplit("_", 1)[1]
+            out[key] = (f"no {w} run reached the target training loss within the step budget, "
+                        f"so there is no point at the target to measure")
+    return out
 
 
 def verdict(numbers: dict[str, float]) -> Verdict:
@@ -294,12 +307,15 @@ def plot(measurement: Measurement):
 
     with plots.style():
         fig, axes = plt.subplots(2, 2, figsize=plots.figure_size(columns=2, aspect=0.62))
+        fig.get_layout_engine().set(hspace=0.08)  # room between a row's labels and the next
         ax = axes[0, 0]
         for i, k in enumerate(ks):
             ax.plot(a["step"], a["train_loss"][i].mean(axis=0), color=colors[i], label=f"{k}x")
         ax.axhline(float(a["target_loss"]), color="black", lw=0.6, ls=":", label="target")
         ax.set(xlabel="training step", ylabel="training loss (nats)",
                title="training curves (mean of seeds)")
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_locator(plt.MultipleLocator(0.5))
         ax.legend(ncols=2)
         ax = axes[0, 1]
         for name, label, marker in (("lambda_matched", "at the target loss", "o"),
