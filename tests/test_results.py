@@ -4,16 +4,15 @@ import dataclasses
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _kill import kill_when
 
 from landscape import results
 from landscape.results import (
@@ -314,19 +313,7 @@ def test_sweep_killed_midway_resumes_without_recomputing(tmp_path):
     num_cells = 6
     cmd = [sys.executable, str(HERE / "_sweep_worker.py"), str(run_dir), str(log),
            str(num_cells), "0.4"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while len(_cell_files(run_dir)) < 2:  # wait for two finished cells
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "the worker made no progress"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)  # no chance to clean up
-    finally:
-        proc.wait(timeout=60)
-        proc.stdout.close()
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(cmd, lambda: len(_cell_files(run_dir)) >= 2, timeout=120)  # two finished cells
     finished = _cell_files(run_dir)
     assert 2 <= len(finished) < num_cells, finished
     for path in finished:  # every file present is complete

@@ -2,10 +2,8 @@
 summary against the stored tables, and a tiny end-to-end run with its figure."""
 
 import math
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import _problems
@@ -14,6 +12,7 @@ import jax.numpy as jnp
 import matplotlib
 import numpy as np
 import pytest
+from _kill import kill_when
 
 from landscape import alignment, data, models, objectives, problem, registry, results
 from landscape.plots import seeds as seed_plots
@@ -347,19 +346,7 @@ def test_a_killed_run_resumes_without_retraining(tmp_path):
     gives the numbers of an uninterrupted run."""
     run_dir, log = tmp_path / "run", tmp_path / "log.txt"
     cmd = [sys.executable, str(HERE / "_seeds_worker.py"), str(run_dir), str(log)]
-    proc = subprocess.Popen([*cmd, "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 300
-        while not (run_dir / "parts" / "train.npz").exists():
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "the worker did not finish training"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-        proc.stdout.close()
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when([*cmd, "30"], lambda: (run_dir / "parts" / "train.npz").exists(), poll=0.05)
     assert log.read_text().split() == ["train"]
     assert not (run_dir / "summary.json").exists()
     done = subprocess.run([*cmd, "0"], capture_output=True, text=True, timeout=300)

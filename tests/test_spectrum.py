@@ -3,10 +3,8 @@
 run resumed without recomputing its finished phases, and a flipped x64 refused."""
 
 import dataclasses
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -14,6 +12,7 @@ import jax.numpy as jnp
 import matplotlib
 import numpy as np
 import pytest
+from _kill import kill_when
 from jax.flatten_util import ravel_pytree
 
 from landscape import curvature, data, objectives, problem, registry, results
@@ -174,19 +173,7 @@ def _parts(run_dir):
 def test_killed_run_resumes_without_recomputing(tmp_path):
     run_dir, log = tmp_path / "run", tmp_path / "log.txt"
     cmd = [sys.executable, str(HERE / "_spectrum_worker.py"), str(run_dir), str(log)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 300
-        while "train" not in _parts(run_dir):
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "the worker made no progress"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-        proc.stdout.close()
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(cmd, lambda: "train" in _parts(run_dir))
     assert _parts(run_dir) == ["train"]  # killed before the next phase finished
     first = log.read_text().split()
     assert first[0] == "train"
