@@ -3,16 +3,21 @@ errors, no network, cheap compiles. Flags are restored after the session."""
 
 import os
 import socket
+from importlib.metadata import version
 
 # Test programs are small and compiled once: XLA's optimising passes cost more CPU
-# than they save (about 30% of the suite's time), and the results are the same.
-os.environ.setdefault(
-    "XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-    " --xla_cpu_multi_thread_eigen=false"
-)
+# than they save (about 30% of the suite's time), and XLA:CPU's MLIR fusion emitters
+# take most of the rest of the compile time (half of test_lanczos.py and test_critical.py
+# together); the tests pass either way. The emitter flag is used from jaxlib 0.7 on (an
+# unknown flag would abort XLA).
+_FLAGS = ("--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+          " --xla_cpu_multi_thread_eigen=false")
+if tuple(int(p) for p in version("jaxlib").split(".")[:2]) >= (0, 7):
+    _FLAGS += " --xla_cpu_use_fusion_emitters=false"
+os.environ.setdefault("XLA_FLAGS", _FLAGS)
 
 import jax  # noqa: E402
-import pytest
+import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)

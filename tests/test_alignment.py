@@ -27,7 +27,8 @@ def _net(key, hidden=(6, 5), bias=True):
 
 
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("hidden", [(6,), (6, 5), pytest.param((5, 7, 4), marks=pytest.mark.slow)])
+@pytest.mark.parametrize("hidden", [pytest.param((6,), marks=pytest.mark.slow), (6, 5),
+                                    pytest.param((5, 7, 4), marks=pytest.mark.slow)])
 def test_permutation_leaves_function_unchanged(key, bias, hidden):
     k_net, k_perm, k_x = jax.random.split(key, 3)
     model, params = _net(k_net, hidden, bias)
@@ -105,7 +106,7 @@ def test_relative_distance_closed_forms(key):
     np.testing.assert_allclose(vm[1], 0.0, atol=0)
 
 
-@pytest.mark.parametrize("hidden", [(8,), (6, 5), (7, 6, 5)])
+@pytest.mark.parametrize("hidden", [(8,), pytest.param((6, 5), marks=pytest.mark.slow), (7, 6, 5)])
 def test_weight_matching_recovers_a_permuted_copy(key, hidden):
     # the forward start matches each layer's incoming weights given the previous
     # layer's permutation, which is exact for a relabelled copy: test it on many nets

@@ -56,7 +56,8 @@ def test_hvp_equals_dense_hessian(kind, key):
 
 
 @pytest.mark.parametrize(
-    "kind", [pytest.param(k, marks=pytest.mark.slow) if k == "cnn" else k for k in KINDS])
+    "kind", [pytest.param(k, marks=pytest.mark.slow) if k in ("cnn", "deep_linear") else k
+             for k in KINDS])
 def test_hvp_matches_central_difference_to_second_order(kind, key):
     loss, params, batch = _problem(kind, key)
     op = curvature.hessian_operator(loss, params, batch)

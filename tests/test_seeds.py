@@ -340,7 +340,6 @@ def test_diverged_seeds_still_give_a_summary_and_a_figure(tmp_path):
     matplotlib.pyplot.close(fig)
 
 
-@pytest.mark.slow
 def test_a_killed_run_resumes_without_retraining(tmp_path):
     """Kill the study (SIGKILL) after its training part; the rerun does not train again and
     gives the numbers of an uninterrupted run."""

@@ -169,8 +169,9 @@ def _parts(run_dir):
     return sorted(p.stem for p in (run_dir / "parts").glob("*.npz"))
 
 
-@pytest.mark.slow
 def test_killed_run_resumes_without_recomputing(tmp_path):
+    """The study killed after training and resumed: finished parts are loaded, the rest
+    computed once."""
     run_dir, log = tmp_path / "run", tmp_path / "log.txt"
     cmd = [sys.executable, str(HERE / "_spectrum_worker.py"), str(run_dir), str(log)]
     kill_when(cmd, lambda: "train" in _parts(run_dir))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from landscape import data
+from landscape.studies import batch_size as bs
 from landscape.studies import critical_points as cp
 from landscape.studies import landscape_plot as lp
 from landscape.studies import spectrum
@@ -32,7 +33,7 @@ def _equinox_mlp(num_samples=60, width=4):
     return prob, n
 
 
-@pytest.mark.slow  # the spectrum study runs on the Linen CNN in test_examples.py by default
+@pytest.mark.slow
 def test_spectrum_on_an_equinox_mlp():
     prob, n = _equinox_mlp()
     config = spectrum.Config(num_steps=6, eval_every=3, num_top=2, lanczos_iters=8, slq_iters=6,
@@ -73,3 +74,20 @@ def test_landscape_plot_on_an_equinox_mlp_uses_its_layout():
     plane = result.random_plane.losses
     assert plane.shape == (3, 3) and np.all(np.isfinite(plane))
     assert result.pca_plane.losses.shape == (3, 3) and result.bezier is not None
+
+
+@pytest.mark.slow
+def test_batch_size_study_on_an_equinox_mlp():
+    prob, _ = _equinox_mlp(num_samples=120, width=4)
+    config = bs.Config(
+        optimizer="momentum", min_batch_size=8, batch_factor=4, max_batch_size=32, num_seeds=2,
+        base_lr=0.05, base_batch=32, lr_factors=(1.0,), lr_extensions=0, target=1.2,
+        min_steps=20, max_epochs=2.0, max_steps=60, num_evals=5, timing_steps=3,
+        timing_repeats=1, timing_min_seconds=0.001, dataset_sizes=(40,), size_batch=8,
+        noise_batch=8, noise_points=2, noise_samples=4, two_batch_sizes=(4, 16),
+        two_batch_count=2, chunk_size=32)
+    result = bs.run(prob, config, progress=False)
+    assert list(result.batch["batch_size"]) == [8, 32]
+    assert set(np.asarray(result.runs["batch_size"]).tolist()) == {8, 32}
+    assert np.all(np.asarray(result.runs["num_steps"]) >= config.min_steps)
+    assert result.info["problem"]["name"] == "equinox MLP 4x1"

@@ -126,7 +126,7 @@ def _filters(w):
     return np.sqrt(np.sum(np.square(np.asarray(w)), axis=tuple(range(w.ndim - 1))))
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn1d"])
+@pytest.mark.parametrize("kind", [pytest.param("mlp", marks=pytest.mark.slow), "cnn1d"])
 def test_filter_normalisation_gives_each_filter_the_weight_norm(kind, key):
     k_init, k_bias, k_dir = jax.random.split(key, 3)
     if kind == "mlp":
