@@ -1,6 +1,6 @@
 """Subprocess for test_seeds: a seed study that the test kills after training and resumes.
 
-Usage: python _seeds_worker.py RUN_DIR LOG SLEEP_SECONDS [x32]
+Usage: python _seeds_worker.py RUN_DIR LOG SLEEP_SECONDS
 
 Appends "train" to LOG when the training part runs and "pairs" when the pair part runs;
 the pair part first sleeps SLEEP_SECONDS so the test can kill the run after training.
@@ -14,8 +14,8 @@ import jax
 from landscape.studies import seeds
 
 
-def main(run_dir, log, sleep, x64=True):
-    jax.config.update("jax_enable_x64", x64)
+def main(run_dir, log, sleep):
+    jax.config.update("jax_enable_x64", True)
     import _problems
 
     train, compare = seeds._train, seeds.compare_pairs
@@ -41,4 +41,4 @@ def main(run_dir, log, sleep, x64=True):
 
 if __name__ == "__main__":
     sys.path.insert(0, __file__.rsplit("/", 1)[0])
-    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), x64=len(sys.argv) < 5)
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]))
