@@ -26,7 +26,7 @@ def _net(key, hidden=(6, 5), bias=True):
     return model, params
 
 
-@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("bias", [True, pytest.param(False, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("hidden", [pytest.param((6,), marks=pytest.mark.slow), (6, 5),
                                     pytest.param((5, 7, 4), marks=pytest.mark.slow)])
 def test_permutation_leaves_function_unchanged(key, bias, hidden):
@@ -106,7 +106,8 @@ def test_relative_distance_closed_forms(key):
     np.testing.assert_allclose(vm[1], 0.0, atol=0)
 
 
-@pytest.mark.parametrize("hidden", [(8,), pytest.param((6, 5), marks=pytest.mark.slow), (7, 6, 5)])
+@pytest.mark.parametrize("hidden", [pytest.param((8,), marks=pytest.mark.slow),
+                                    pytest.param((6, 5), marks=pytest.mark.slow), (7, 6, 5)])
 def test_weight_matching_recovers_a_permuted_copy(key, hidden):
     # the forward start matches each layer's incoming weights given the previous
     # layer's permutation, which is exact for a relabelled copy: test it on many nets
