@@ -197,26 +197,29 @@ def test_mlp_matches_scipy_eigsh():
 
 @pytest.mark.slow
 def test_trained_85k_mlp_matches_scipy_eigsh():
-    """The 85k-parameter MLP of the benchmark, trained briefly: lambda_max and lambda_min
-    against eigsh to 1e-6 relative."""
+    """The 85k-parameter MLP of the benchmark, trained briefly, its Hessian on 1,000
+    examples (as in BENCHMARKS.md): lambda_max and lambda_min against eigsh to 1e-5
+    relative. (On all 3,500 examples at eigsh tol 1e-8 this took over 7 minutes with the
+    test suite's unoptimised XLA programs.)"""
     from landscape.problem import from_model
     from landscape.train import TrainConfig, train
 
-    ds = data.mnist1d(dtype=np.float64)
+    ds = data.mnist1d(dtype=np.float64).subset(1000)
     model = models.mlp(ds.in_dim, (280, 250), ds.out_dim)
-    config = TrainConfig(optimizer="adam", learning_rate=1e-3, num_steps=1000, batch_size=128)
+    config = TrainConfig(optimizer="adam", learning_rate=1e-3, num_steps=300, batch_size=128)
     params = train(from_model(model, ds), config, key=jax.random.key(0), progress=False).params
     loss = objectives.make_loss(model.apply)
     op = curvature.hessian_operator(loss, params, ds.train)
-    assert 80_000 < op.size < 90_000
+    assert 80_000 < op.size < 90_000 and ds.num_train == 1000
     lin = op.to_scipy()
     v0 = np.random.default_rng(0).normal(size=op.size)
-    top = eigsh(lin, k=1, which="LA", tol=1e-10, v0=v0, return_eigenvectors=False)
-    bottom = eigsh(lin, k=1, which="SA", tol=1e-8, v0=v0, return_eigenvectors=False)
-    eigs = lanczos.extreme_eigs(num_iters=250, num_eigs=1, which="both", tol=1e-9,
+    top = eigsh(lin, k=1, which="LA", tol=1e-8, v0=v0, return_eigenvectors=False)
+    bottom = eigsh(lin, k=1, which="SA", tol=1e-6, v0=v0, return_eigenvectors=False)
+    eigs = lanczos.extreme_eigs(num_iters=120, num_eigs=1, which="both", tol=1e-7,
                                 num_restarts=10, check_every=10)
     res = _jit(eigs)(op.matvec, jnp.asarray(v0), *op.args)
-    np.testing.assert_allclose(res.eigvals, [bottom[0], top[0]], rtol=1e-6)
+    assert bool(res.converged.all()), res.message()
+    np.testing.assert_allclose(res.eigvals, [bottom[0], top[0]], rtol=1e-5)
 
 
 # ------------------------------------------------------- structure and transforms
