@@ -13,6 +13,10 @@ import jax
 
 from landscape.studies import seeds
 
+CONFIG = seeds.Config(num_seeds=3, num_steps=20, eval_every=10, optimizer="adam", batch_size=32,
+                      learning_rate=0.03, num_interp_pairs=2, num_interp_points=5,
+                      measure_curvature=False)
+
 
 def main(run_dir, log, sleep):
     jax.config.update("jax_enable_x64", True)
@@ -32,10 +36,7 @@ def main(run_dir, log, sleep):
         return compare(*args, **kwargs)
 
     seeds._train, seeds.compare_pairs = logged_train, slow_compare
-    config = seeds.Config(num_seeds=3, num_steps=20, eval_every=10, optimizer="adam", batch_size=32,
-                          learning_rate=0.03, num_interp_pairs=2, num_interp_points=5,
-                          measure_curvature=False)
-    result = seeds.run(_problems.tiny_mlp(), config, run_dir, progress=False)
+    result = seeds.run(_problems.tiny_mlp(), CONFIG, run_dir, progress=False)
     print(seeds.format_summary(result.summary))
 
 

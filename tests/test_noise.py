@@ -51,24 +51,30 @@ def test_per_example_grads_match_the_jacobian(mlp_case):
         np.testing.assert_allclose(flat, g_ref, rtol=1e-12, atol=1e-14)
 
 
+def _assert_equal_dense(simple, hess, mlp_case, rtol=1e-10):
+    """Both noise scales at the reference point against the dense float64 reference
+    (numpy's covariance and jax.hessian), every example used."""
+    _, _, _, _, (_, mean, cov, h) = mlp_case
+    tr_cov, g2 = np.trace(cov), mean @ mean
+    tr_hcov, ghg = np.trace(h @ cov), mean @ h @ mean
+    np.testing.assert_allclose(simple.trace_cov, tr_cov, rtol=rtol)
+    np.testing.assert_allclose(simple.grad_sq_norm, g2, rtol=rtol)
+    np.testing.assert_allclose(simple.b_simple, tr_cov / g2, rtol=rtol)
+    np.testing.assert_allclose(hess.trace_h_cov, tr_hcov, rtol=rtol)
+    np.testing.assert_allclose(hess.grad_h_grad, ghg, rtol=rtol)
+    np.testing.assert_allclose(hess.b_noise, tr_hcov / ghg, rtol=rtol)
+    np.testing.assert_allclose(hess.b_simple, tr_cov / g2, rtol=rtol)
+    assert float(hess.trace_h_cov_stderr) == 0.0  # every example used
+
+
 def test_noise_scales_equal_dense_reference(mlp_case):
     loss, _, params, batch, (_, mean, cov, h) = mlp_case
     n = batch.x.shape[0]
     tr_cov, g2 = np.trace(cov), mean @ mean
     tr_hcov, ghg = np.trace(h @ cov), mean @ h @ mean
     rtol = 1e-10  # float64 against numpy's covariance and jax.hessian
-
-    simple = lambda p, b: noise.simple_noise_scale(loss, p, b, chunk_size=7)
-    hess = lambda p, b: noise.hessian_noise_scale(loss, p, b, chunk_size=4)
-    for s, hn in [(simple(params, batch), hess(params, batch))]:  # jitted: the slow test below
-        np.testing.assert_allclose(s.trace_cov, tr_cov, rtol=rtol)
-        np.testing.assert_allclose(s.grad_sq_norm, g2, rtol=rtol)
-        np.testing.assert_allclose(s.b_simple, tr_cov / g2, rtol=rtol)
-        np.testing.assert_allclose(hn.trace_h_cov, tr_hcov, rtol=rtol)
-        np.testing.assert_allclose(hn.grad_h_grad, ghg, rtol=rtol)
-        np.testing.assert_allclose(hn.b_noise, tr_hcov / ghg, rtol=rtol)
-        np.testing.assert_allclose(hn.b_simple, tr_cov / g2, rtol=rtol)
-        assert float(hn.trace_h_cov_stderr) == 0.0  # every example used
+    _assert_equal_dense(noise.simple_noise_scale(loss, params, batch, chunk_size=7),
+                        noise.hessian_noise_scale(loss, params, batch, chunk_size=4), mlp_case)
 
     # the "distribution" view removes the sampling bias of the squared norms; the
     # Hessian averaged over chunks of the data gives the same numbers
@@ -86,11 +92,11 @@ def test_noise_scales_equal_dense_reference(mlp_case):
 
 
 @pytest.mark.slow
-def test_noise_scales_vmap_over_parameters(mlp_case):
+def test_noise_scales_jit_and_vmap_over_parameters(mlp_case):
     loss, model, params, batch, (_, mean, cov, h) = mlp_case
-    jitted = jax.jit(lambda p, b: noise.hessian_noise_scale(loss, p, b, chunk_size=4))
-    jitted = jitted(params, batch)
-    np.testing.assert_allclose(jitted.b_noise, np.trace(h @ cov) / (mean @ h @ mean), rtol=1e-10)
+    simple = jax.jit(lambda p, b: noise.simple_noise_scale(loss, p, b, chunk_size=7))
+    hess = jax.jit(lambda p, b: noise.hessian_noise_scale(loss, p, b, chunk_size=4))
+    _assert_equal_dense(simple(params, batch), hess(params, batch), mlp_case)  # jitted
     # a batch of three parameter sets: the reference point and two rescalings of it
     scales = jnp.array([1.0, 0.5, 2.0])
     stacked = jax.tree_util.tree_map(

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import _problems
+import _seeds_worker
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -354,13 +355,10 @@ def test_a_killed_run_resumes_without_retraining(tmp_path):
     assert done.stdout.startswith("3 seeds: final train loss")
     summary = results.read_json(run_dir / "summary.json")["summary"]
     assert summary["num_pairs"] == 3
-    # a rerun with x64 flipped is refused, naming the dtype (the worker's config)
-    config = seeds.Config(num_seeds=3, num_steps=20, eval_every=10, optimizer="adam",
-                          batch_size=32, learning_rate=0.03, num_interp_pairs=2,
-                          num_interp_points=5, measure_curvature=False)
+    # a rerun with x64 flipped is refused, naming the dtype
     refused = "float_dtype: 'float64' -> 'float32'"
     with jax.enable_x64(False), pytest.raises(ValueError, match=refused):
-        seeds.run(_problems.tiny_mlp(), config, run_dir, progress=False)
+        seeds.run(_problems.tiny_mlp(), _seeds_worker.CONFIG, run_dir, progress=False)
 
 
 @pytest.mark.slow
