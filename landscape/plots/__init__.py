@@ -25,6 +25,7 @@ from landscape.plots.style import (
     panel_letters,
     problem_label,
     save,
+    spaced_labels,
     style,
 )
 from landscape.plots.surfaces import (
@@ -56,5 +57,6 @@ __all__ = [
     "plot_trajectory",
     "problem_label",
     "save",
+    "spaced_labels",
     "style",
 ]

@@ -184,6 +184,22 @@ def save(
 
 
 
+def spaced_labels(values, *, min_log_gap: float = 0.3) -> list[str]:
+    """Tick labels for ``values`` on a log axis with the crowded ones left blank: from
+    the largest down, a value is labelled only if it is at least ``min_log_gap``
+    decades below the last labelled one (so "200" and "300" never overprint).
+
+    >>> spaced_labels([1, 4, 16, 64, 256, 1024, 3500], min_log_gap=0.55)
+    ['1', '4', '16', '64', '256', '', '3500']
+    """
+    values = [float(v) for v in values]
+    labels, last = [""] * len(values), math.inf
+    for i in sorted(range(len(values)), key=lambda i: -values[i]):
+        if not math.isfinite(last) or math.log10(last / values[i]) >= min_log_gap:
+            labels[i], last = f"{values[i]:g}", values[i]
+    return labels
+
+
 def no_data(ax, text: str):
     """Say on an empty panel why it is empty (e.g. "weight matching skipped: no dense
     chain declared"), and hide its ticks."""

@@ -593,9 +593,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--run-dir", default="runs/faq", help="where per-claim results are stored (resumable)"
     )
-    parser.add_argument("--out", default="figures/faq", help="where the figures and REPORT.md go")
+    parser.add_argument(
+        "--out", default=None,
+        help="where the figures and REPORT.md go (default: figures/faq for the quick profile, "
+        "figures/faq-full for the full one)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = "figures/faq" if args.profile == "quick" else f"figures/faq-{args.profile}"
     try:
         claims = parse_claims(args.claims)
     except ValueError as err:

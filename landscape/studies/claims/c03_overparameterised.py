@@ -180,7 +180,7 @@ def plot(measurement: Measurement):
             ax.set(xlabel="parameters per training point", ylabel=label)
             # the hidden width of each point, on a second axis along the top
             top = ax.secondary_xaxis("top")
-            top.set_xticks(ratio, [str(w) for w in a["widths"]])
+            top.set_xticks(ratio, plots.spaced_labels(a["widths"], min_log_gap=0.25))
             top.xaxis.set_minor_locator(plt.NullLocator())
             top.tick_params(labelsize=6)
             top.set_xlabel("hidden units", fontsize=7)

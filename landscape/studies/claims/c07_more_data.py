@@ -162,14 +162,14 @@ def plot(measurement: Measurement):
                title="learning curve (same steps at every size)")
         ax.legend(loc="center left")  # between train (top) and test (bottom) at small sizes
         gain, gain_se = _family.mean_and_se(np.diff(test, axis=0))
-        labels = [f"{m}\nto {n}" for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
+        labels = [f"{m}→{n}" for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
         x = np.arange(len(labels))
         ax_gain.bar(x, gain, yerr=2 * gain_se, capsize=3, color=plots.COLORS[0], alpha=0.75,
                     label="mean +- 2 se (paired by seed)")
         ax_gain.axhline(0, color="0.3", lw=0.8)
         top = float(np.max(gain + 2 * gain_se))
         ax_gain.set_ylim(top=max(top, 0.0) * 1.3 + 0.5)
-        ax_gain.set_xticks(x, labels)
+        ax_gain.set_xticks(x, labels, rotation=30, ha="right")
         ax_gain.set(xlabel="doubling of the training set", ylabel="test accuracy gain (points)",
                     title="gain per doubling")
         ax_gain.legend(loc="upper right")

@@ -235,7 +235,8 @@ def plot(measurement: Measurement):
                             color="black", marker="_", ms=10, capsize=2,
                             label="mean +- SE" if i == 0 else None)
             mean_loss = a["val_loss"][i].mean(axis=0)
-            ax_curve.plot(a["step"], mean_loss, color=color, label=inits[i])
+            ax_curve.plot(a["step"], mean_loss, color=color, label=inits[i],
+                          ls="-" if i < len(plots.COLORS) else "--")  # colours repeat
         ax_acc.set_xticks(x, inits, rotation=30, ha="right")
         ax_acc.set(ylabel="final validation accuracy (%)", title="accuracy by initialisation")
         ax_acc.legend(loc="lower left")  # below the good inits, left of the poor ones
@@ -248,11 +249,11 @@ def plot(measurement: Measurement):
                          color=plots.COLORS[layer % len(plots.COLORS)],
                          label=f"hidden layer {layer + 1} ({int(a['hidden'][layer])} units)")
         ax_units.set_yscale("log")
-        ax_units.set_ylim(0.7, 8 * float(np.max(a["hidden"])))  # room for the legend
+        ax_units.set_ylim(0.7, 60 * float(np.max(a["hidden"])))  # room for the legend
         ax_units.set_xticks(x, inits, rotation=30, ha="right")
         ax_units.set(ylabel="distinct units (min over seeds)", title="symmetry after training")
         ax_units.legend(loc="upper right")
         ax_curve.set(xlabel="training step", ylabel="validation loss (nats)",
                      title="validation loss (mean of seeds)")
-        ax_curve.legend()
+        ax_curve.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=6.5)  # beside
     return fig

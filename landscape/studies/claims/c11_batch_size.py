@@ -302,7 +302,7 @@ def plot(measurement: Measurement):
                 ax.set(xscale="log", yscale="log")
                 ax.legend()
                 ax.autoscale_view()
-                ax.set_xticks(b, [f"{int(v)}" for v in b])  # the measured batch sizes
+                ax.set_xticks(b, plots.spaced_labels(b, min_log_gap=0.55))  # measured sizes
                 ax.xaxis.set_minor_locator(plt.NullLocator())
                 _readable_log_axis(ax.yaxis)
             else:

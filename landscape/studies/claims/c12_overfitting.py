@@ -205,5 +205,6 @@ def plot(measurement: Measurement):
                            label="seeds" if i == 0 else None)
         ax_gap.set_xticks(x, labels)
         ax_gap.set(ylabel="validation - training loss (nats)", title="generalisation gap")
-        ax_gap.legend()
+        ax_gap.set_ylim(top=1.4 * float(max(np.max(g) for g in gaps)))  # room for the legend
+        ax_gap.legend(loc="upper center", ncol=2)
     return fig
