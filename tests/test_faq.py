@@ -88,6 +88,11 @@ def test_c14_end_to_end_and_resume(tmp_path, monkeypatch):
     assert "C14 | mnist1d" in (tmp_path / "fig" / "TIMINGS.md").read_text()
     assert (tmp_path / "fig" / "C14.png").stat().st_size > 1000
 
+    # measured in a worker process (--jobs 2): the same numbers, bit for bit
+    parallel = faq.run(["C14"], profile="quick", run_dir=tmp_path / "runs-jobs",
+                       figure_dir=tmp_path / "fig-jobs", progress=False, jobs=2)
+    assert parallel[0].numbers == rows[0].numbers
+
     # a second run loads the stored measurement instead of training again
     def refuse(*args, **kwargs):
         raise AssertionError("measured again although the result was stored")
@@ -147,9 +152,11 @@ def test_command_line_exits_zero_and_rejects_unknown_claims(tmp_path, monkeypatc
                        str(tmp_path / "f"), "--quiet"])
     assert status == 0
     assert "C14  " in capsys.readouterr().out
-    with pytest.raises(SystemExit) as exit_info:
-        faq.main(["--claims", "C99"])
-    assert exit_info.value.code == 2
+    for bad in (["--claims", "C99"], ["--jobs", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            faq.main(bad)
+        assert exit_info.value.code == 2
+    assert "--jobs" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,7 @@ import ast
 import functools
 import hashlib
 import importlib
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -205,7 +206,7 @@ def parse_claims(text: str | Sequence[str] | None) -> list[str]:
 
 # Sources that never change a measured number: figures, the report, the verdict rules
 # (pure functions of the numbers), the reproductions; and the other claims' modules.
-_NOT_MEASURING = ("plots/", "studies/reproductions/", "studies/faq.py",
+_NOT_MEASURING = ("plots/", "studies/reproductions/", "studies/faq.py", "studies/faq_jobs.py",
                   "studies/claims/_rules.py", "studies/claims/c")
 # Names in a claim module that only word or judge the result.
 _WORDING = frozenset({"ID", "TITLE", "RULE", "verdict", "plot", "plot_timing"})
@@ -306,13 +307,10 @@ def _task_configs(module, profile: str) -> list[tuple[str, object]]:
     return tasks
 
 
-def _measure_one(
-    module, config, run_dir: Path, figure_dir: Path, *, task: str, first: bool, progress: bool
-) -> ClaimResult:
-    from landscape import plots
-
-    name = module.ID if first else f"{module.ID}-{task}"
-    claim_dir = run_dir / name
+def measured(module, config, claim_dir: Path, *, progress: bool = False):
+    """``(measurement, seconds, cpu_seconds)`` of ``module`` at ``config``: loaded from
+    ``claim_dir`` when it holds a measurement of the same config and code, else measured
+    and stored there."""
     config_dict = results.to_jsonable(config)
     code = code_fingerprint(module)
     stored = _load_stored(claim_dir, config_dict, code)
@@ -336,6 +334,17 @@ def _measure_one(
         )
     else:
         measurement, (seconds, cpu_seconds) = stored
+    return measurement, seconds, cpu_seconds
+
+
+def _measure_one(
+    module, config, run_dir: Path, figure_dir: Path, *, task: str, first: bool, progress: bool
+) -> ClaimResult:
+    from landscape import plots
+
+    name = module.ID if first else f"{module.ID}-{task}"
+    measurement, seconds, cpu_seconds = measured(module, config, run_dir / name,
+                                                 progress=progress)
     verdict = module.verdict(measurement.numbers)
     plots.save(module.plot(measurement), name, out_dir=figure_dir)
     if hasattr(module, "plot_timing"):
@@ -364,8 +373,13 @@ def run(
     run_dir: str | Path = "runs/faq",
     figure_dir: str | Path = "figures/faq",
     progress: bool = True,
+    jobs: int = 1,
 ) -> list[ClaimResult]:
     """Measure ``claims`` (all by default) at ``profile`` and write the report.
+
+    With ``jobs`` > 1 the claims are first measured in that many processes
+    (:func:`landscape.studies.faq_jobs.measure`; a claim with wall-clock numbers runs
+    alone), then assembled here in order.
 
     Results are stored per claim and task under ``run_dir/<profile>/``; the figures,
     ``REPORT.md`` and ``claims.json`` go to ``figure_dir``, and so do ``TIMINGS.md``
@@ -379,6 +393,10 @@ def run(
         raise ValueError(f"profile: choose 'quick' or 'full', got {profile!r}")
     run_dir, figure_dir = Path(run_dir) / profile, Path(figure_dir)
     figure_dir.mkdir(parents=True, exist_ok=True)
+    if jobs > 1:
+        from landscape.studies import faq_jobs
+
+        faq_jobs.measure(ids, profile=profile, run_dir=run_dir, jobs=jobs, progress=progress)
     done: list[ClaimResult] = []
     bar = tqdm(ids, desc="claims", disable=not progress, unit="claim")
     for claim_id in bar:
@@ -598,10 +616,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where the figures and REPORT.md go (default: figures/faq for the quick profile, "
         "figures/faq-full for the full one)",
     )
+    parser.add_argument(
+        "--jobs", type=int, default=min(2, os.cpu_count() or 1),
+        help="claims measured at once, one process each (default: 2, or 1 on one core); a "
+        "claim with wall-clock numbers runs alone",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.out is None:
         args.out = "figures/faq" if args.profile == "quick" else f"figures/faq-{args.profile}"
+    if args.jobs < 1:
+        parser.error(f"--jobs: expected a positive number of processes, got {args.jobs}")
     try:
         claims = parse_claims(args.claims)
     except ValueError as err:
@@ -613,6 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_dir=args.run_dir,
         figure_dir=args.out,
         progress=not args.quiet,
+        jobs=args.jobs,
     )
     for g in _group(rows):
         label = combine_tasks([r.verdict.label for r in g])
