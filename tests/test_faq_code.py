@@ -1,7 +1,7 @@
-"""The folklore report reuses a stored measurement only when config and code match."""
+"""The folklore report (faq_store) reuses a stored measurement only when config and code match."""
 
 from landscape import results
-from landscape.studies import faq
+from landscape.studies import faq, faq_store
 
 MODULE = '''
 """Docstring."""
@@ -29,14 +29,14 @@ def plot(measurement):
 
 
 def test_measuring_part_ignores_wording_figures_and_verdicts():
-    base = faq._measuring_part(MODULE)
+    base = faq_store._measuring_part(MODULE)
     for old, new in [('RULE = "a rule"', 'RULE = "another rule"'),
                      ("MARGIN = 0.1", "MARGIN = 0.2"),  # read by the verdict only
                      ("return None", "return 1"),  # the figure
                      ('"""Docstring."""', '"""Another docstring."""')]:
-        assert faq._measuring_part(MODULE.replace(old, new)) == base, old
+        assert faq_store._measuring_part(MODULE.replace(old, new)) == base, old
     for old, new in [("return 2 * x", "return 3 * x"), ("import numpy as np", "import math")]:
-        assert faq._measuring_part(MODULE.replace(old, new)) != base, old
+        assert faq_store._measuring_part(MODULE.replace(old, new)) != base, old
 
 
 def test_stored_result_of_other_code_is_not_loaded(tmp_path):
@@ -45,12 +45,12 @@ def test_stored_result_of_other_code_is_not_loaded(tmp_path):
     results.write_json(tmp_path / "result.json", {"config": config, "code": "abc",
                                                   "numbers": {"x": 1.0}, "settings": "s",
                                                   "seconds": 2.0})
-    assert faq._load_stored(tmp_path, config, "abc") is not None
-    assert faq._load_stored(tmp_path, config, "def") is None  # older code: measure again
-    assert faq._load_stored(tmp_path, {"n": 2}, "abc") is None
+    assert faq_store._load_stored(tmp_path, config, "abc") is not None
+    assert faq_store._load_stored(tmp_path, config, "def") is None  # older code: measure again
+    assert faq_store._load_stored(tmp_path, {"n": 2}, "abc") is None
 
 
 def test_code_fingerprint_is_stable():
     module = faq.load_claim("C4")
-    assert faq.code_fingerprint(module) == faq.code_fingerprint(module)
-    assert faq.code_fingerprint(module) != faq.code_fingerprint(faq.load_claim("C5"))
+    assert faq_store.code_fingerprint(module) == faq_store.code_fingerprint(module)
+    assert faq_store.code_fingerprint(module) != faq_store.code_fingerprint(faq.load_claim("C5"))

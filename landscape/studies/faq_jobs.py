@@ -41,19 +41,19 @@ def _start_worker(x64: bool) -> None:
 
 def _measure_task(claim_id: str, name: str, config, run_dir: str) -> str:
     """Measure (or load) one claim at ``config`` into ``run_dir / name``; ``name``."""
-    from landscape.studies import faq
+    from landscape.studies import faq, faq_store
 
-    faq.measured(faq.load_claim(claim_id), config, Path(run_dir) / name)
+    faq_store.measured(faq.load_claim(claim_id), config, Path(run_dir) / name)
     return name
 
 
 def _stored(claim_id: str, name: str, config, run_dir) -> bool:
     from landscape import results
-    from landscape.studies import faq
+    from landscape.studies import faq, faq_store
 
     module = faq.load_claim(claim_id)
-    return faq._load_stored(Path(run_dir) / name, results.to_jsonable(config),
-                            faq.code_fingerprint(module)) is not None
+    return faq_store._load_stored(Path(run_dir) / name, results.to_jsonable(config),
+                                  faq_store.code_fingerprint(module)) is not None
 
 
 def measure(ids: Sequence[str], *, profile: str, run_dir: str | Path, jobs: int,
