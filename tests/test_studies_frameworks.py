@@ -91,3 +91,54 @@ def test_batch_size_study_on_an_equinox_mlp():
     assert set(np.asarray(result.runs["batch_size"]).tolist()) == {8, 32}
     assert np.all(np.asarray(result.runs["num_steps"]) >= config.min_steps)
     assert result.info["problem"]["name"] == "equinox MLP 4x1"
+
+
+@pytest.mark.slow
+def test_spectrum_of_a_batchnorm_network_matches_dense_hessians_at_both_ends(tmp_path):
+    """A Flax Linen net with BatchNorm: its state is an argument of the curvature loss,
+    so both ends and every layer are measured (eval mode), each against the dense
+    float64 Hessian of the loss with that end's running statistics."""
+    import jax
+    from jax.flatten_util import ravel_pytree
+
+    nn = pytest.importorskip("flax.linen")
+    from landscape import curvature, results
+    from landscape.adapters.flax_linen import from_linen
+    from landscape.studies import _common
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            x = nn.BatchNorm(use_running_average=not train, momentum=0.5)(nn.Dense(5)(x))
+            return nn.Dense(3)(jnp.tanh(x))
+
+    ds = data.gaussian_mixture(num_samples=80, num_classes=3, dim=4, seed=0).astype(np.float64)
+    prob = from_linen(Net(), ds)
+    config = spectrum.Config(num_steps=6, eval_every=3, num_top=3, lanczos_iters=20,
+                             slq_iters=8, slq_probes=2, layer_iters=12, spread_subsamples=0,
+                             gauss_newton=False)
+    result = spectrum.run(prob, config, tmp_path, progress=False)
+    assert set(result.summary["skipped"]) == {"spread", "gauss_newton", "sharpness"}
+    stored = results.read_arrays(tmp_path / "parts" / "train.npz")
+    params0, state0 = prob.init_all(jax.random.key(0))  # BatchNorm starts at mean 0, var 1
+    state_end = _common.unleaves(jax.tree_util.tree_structure(state0),
+                                 {k.split("/")[1]: v for k, v in stored.items()
+                                  if k.startswith("state/")})
+    assert not np.allclose(jax.tree_util.tree_leaves(state_end)[0], 0)  # it did move
+    _, unravel = ravel_pytree(params0)
+    batch = prob.data.batch("train", jnp.float64)
+    trajectory = stored["trajectory"]
+    for phase, x, state in (("init", trajectory[0], state0),
+                            ("trained", trajectory[-1], state_end)):
+        loss = prob.loss_fn(state)
+        h = np.asarray(jax.hessian(lambda y, loss=loss: loss(unravel(y), batch))(jnp.asarray(x)))
+        w = np.linalg.eigvalsh(h)
+        s = result.spectra[phase]
+        np.testing.assert_allclose(s["top"], w[::-1][:3], atol=1e-8 + s["top_residuals"].max())
+        np.testing.assert_allclose(s["bottom"], w[:3], atol=1e-8 + s["bottom_residuals"].max())
+        for i, name in enumerate(result.layers["name"]):
+            idx = curvature.subset_indices(params0, lambda path, leaf, n=name: path == n)
+            wl = np.linalg.eigvalsh(h[np.ix_(idx, idx)])
+            assert result.layers[f"{phase}_lambda_max"][i] == pytest.approx(wl[-1], rel=1e-6)
+            assert result.layers[f"{phase}_lambda_min"][i] == pytest.approx(wl[0], rel=1e-6,
+                                                                          abs=1e-6)

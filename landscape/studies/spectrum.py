@@ -5,7 +5,8 @@ next to 2 / learning rate.
 The study trains the problem's network once by full-batch gradient descent
 (parameters recorded every ``eval_every`` steps) and, on the deterministic loss
 :meth:`Problem.loss_fn <landscape.problem.Problem.loss_fn>` (dropout off, model state
-in the problem's ``curvature_mode``, evaluation mode by default; the mode is recorded):
+in the problem's ``curvature_mode``, evaluation mode by default; the mode is recorded;
+each end with its own running statistics, passed to one compiled program as an argument):
 
 * at the initialisation and at the end of training: the ``num_top`` largest and
   smallest Hessian eigenvalues with their residuals (:func:`landscape.lanczos.extreme_eigs`),
@@ -268,6 +269,17 @@ def _check_problem(problem: Problem, config: Config) -> None:
 # ----------------------------------------------------------------------------- run
 
 
+def _loss_of_params_and_state(problem: Problem):
+    """``loss(params, (batch, state))``: the deterministic loss with the model state an
+    argument (never differentiated: the Hessian is over ``params`` alone)."""
+
+    def loss(params, data):
+        batch, state = data
+        return problem.loss_fn(state)(params, batch)
+
+    return loss
+
+
 def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
         progress: bool = True) -> Result:
     """Train, then measure the spectrum at the start and the end, per layer, across
@@ -313,10 +325,16 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
     _, unravel = ravel_pytree(params0)
     batch = problem.data.batch("train", trajectory.dtype)
     loss_end = problem.loss_fn(state)
-    # one loss function (one compiled program) unless the two ends have different states
-    loss_init = problem.loss_fn(state0) if problem.has_state else loss_end
-    op_init = curvature.hessian_operator(loss_init, unravel(trajectory[0]), batch)
-    op_end = curvature.hessian_operator(loss_end, unravel(trajectory[-1]), batch)
+    if problem.has_state:
+        # the model state an argument of one loss, not a constant of two: both ends (and
+        # every layer) share one compiled program per part
+        data_end, data_init = (batch, state), (batch, state0)
+        op_loss = _loss_of_params_and_state(problem)
+    else:
+        data_end = data_init = batch
+        op_loss = loss_end
+    op_init = curvature.hessian_operator(op_loss, unravel(trajectory[0]), data_init)
+    op_end = curvature.hessian_operator(op_loss, unravel(trajectory[-1]), data_end)
     fns = measure.spectrum_fns(config)
     spectra = {
         "init": results.cached_part(run_dir, "spectrum_init", lambda: measure.spectrum_at(
@@ -346,13 +364,10 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
     elif problem.layout is None:
         skipped["layers"] = ("the problem declares no layout (problem.layout.weights), so "
                              "its layers are unknown")
-    elif problem.has_state:
-        skipped["layers"] = ("per-layer curvature at the initialisation and the end would "
-                             "need one operator per state; not done for a network with state")
     else:
         layers = results.cached_part(run_dir, "layers", lambda: measure.layers(
-            problem, config, op_end, {"init": trajectory[0], "trained": trajectory[-1]},
-            k_layers))
+            problem, config, {"init": op_init, "trained": op_end},
+            {"init": trajectory[0], "trained": trajectory[-1]}, k_layers))
 
     spread = None
     if config.spread_subsamples == 0:

@@ -102,8 +102,10 @@ def density_on_grid(density, eigvals, sigma_rel):
     return grid, np.asarray(values, np.float64)
 
 
-def layers(problem, config, op, points, key):
-    """Largest and smallest eigenvalue of the Hessian restricted to each weight leaf."""
+def layers(problem, config, ops, points, key):
+    """Largest and smallest eigenvalue of the Hessian restricted to each weight leaf, at
+    each point of ``points`` (``ops[phase]``: the operator there)."""
+    op = next(iter(ops.values()))
     template = op.unravel(points["init"])
     names = list(problem.layout.weights)
     out: dict[str, Any] = {"name": np.array(names), "size": []}
@@ -120,7 +122,7 @@ def layers(problem, config, op, points, key):
                        static_argnums=0)
         v0 = jax.random.normal(jax.random.fold_in(key, i), (sub.size,), points["init"].dtype)
         for phase, x in points.items():
-            res = eigs(sub.matvec, v0, sub.args[0], x, *sub.args[2:])
+            res = eigs(sub.matvec, v0, sub.args[0], x, *ops[phase].args[1:])
             vals, resid = np.asarray(res.eigvals), np.asarray(res.residuals)
             out[f"{phase}_lambda_max"].append(float(vals[-1]))
             out[f"{phase}_lambda_min"].append(float(vals[0]))
