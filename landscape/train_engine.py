@@ -33,7 +33,8 @@ from landscape.train_config import Curves, TrainConfig, TrainResult
 PyTree = Any
 Array = jax.Array
 
-__all__ = ["TRACES", "assemble", "compile_engine", "prepare_data", "run_chunks"]
+__all__ = ["TRACES", "assemble", "compile_engine", "epoch_permutation", "prepare_data",
+           "run_chunks"]
 
 # Number of times each jitted function of this module has been traced (a Python
 # side effect runs once per trace); tests use it to check that a run compiles once.
@@ -138,7 +139,7 @@ def compile_engine(problem: Problem, config: TrainConfig, num_train: int, has_va
     )
 
 
-def _epoch_permutation(data_key, epoch, num_train):
+def epoch_permutation(data_key, epoch, num_train):
     """The order of the examples in ``epoch``: the permutation
     :func:`landscape.data.batch_indices` draws (computed once per epoch here, not per step)."""
     return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_train)
@@ -151,7 +152,7 @@ def _init_fn(problem: Problem, config: TrainConfig, seeds: str):
         TRACES["init"] += 1
         init_key, data_key, dropout_key = jax.random.split(key, 3)
         num_train = data.x_train.shape[0]
-        perm = _epoch_permutation(data_key, 0, num_train) if minibatch else None
+        perm = epoch_permutation(data_key, 0, num_train) if minibatch else None
         params = problem.init(init_key) if init_params is None else init_params
         model_state = init_state
         if problem.has_state and init_state is None:
@@ -190,7 +191,7 @@ def _chunk_fn(problem: Problem, config: TrainConfig, num_train: int, seeds: str)
             epoch, position = jnp.divmod(step, num_train // batch_size)
             perm = jax.lax.cond(
                 position == 0,
-                lambda: _epoch_permutation(state.data_key, epoch, num_train),
+                lambda: epoch_permutation(state.data_key, epoch, num_train),
                 lambda: state.perm,
             )
             idx = jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)

@@ -25,7 +25,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from landscape import data, noise, results, train
+from landscape import data, noise, results, train, train_engine
 from landscape.problem import Problem
 from landscape.studies.batch_size_summary import _runs_table, select_learning_rates
 
@@ -161,7 +161,7 @@ def _timed_steps_fn(problem: Problem, config: train.TrainConfig, num_train: int,
             epoch, position = jnp.divmod(count, num_train // batch_size)
             perm = jax.lax.cond(
                 position == 0,
-                lambda: jax.random.permutation(jax.random.fold_in(key, epoch), num_train),
+                lambda: train_engine.epoch_permutation(key, epoch, num_train),
                 lambda: perm,
             )
             idx = jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)
