@@ -596,15 +596,3 @@ def restrict(op: FlatOperator, indices) -> FlatOperator:
         dtype=op.dtype,
         unravel=unravel,
     )
-
-
-_MOVED = {"hutchinson_trace": "stochtrace", "sample_probes": "stochtrace",
-          "TraceEstimate": "stochtrace"}
-
-
-def __getattr__(name):  # names that moved to landscape.stochtrace stay importable here
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(f"landscape.{_MOVED[name]}"), name)
-    raise AttributeError(f"module 'landscape.curvature' has no attribute {name!r}")

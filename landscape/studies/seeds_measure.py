@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from landscape import alignment, critical, curvature, data, paths
+from landscape import alignment, critical, curvature, data, paths, stochtrace
 from landscape.layout import Layout, dense_layers, with_dense_layers
 from landscape.studies._common import index_tree, progress_bar
 
@@ -216,7 +216,7 @@ def endpoint_curvature(config, loss_of_state: Callable, params, states, batch, o
 
             @jax.jit
             def trace_fn(k, *args):
-                est = curvature.hutchinson_trace(matvec, k, *args, num_probes=num_probes,
+                est = stochtrace.hutchinson_trace(matvec, k, *args, num_probes=num_probes,
                                                  size=size, dtype=op.dtype)
                 return est.trace, est.stderr
 
