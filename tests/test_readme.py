@@ -1,5 +1,6 @@
-"""The README's "Your own model" snippets run as they stand, in a fresh interpreter with
-JAX's default settings (as a reader would run them)."""
+"""The README's Python blocks (the quick start and the "Your own model" snippets) run as
+they stand, in a fresh interpreter with JAX's default settings (as a reader would run
+them)."""
 
 import os
 import re
@@ -25,7 +26,14 @@ def test_the_section_has_a_snippet_per_framework():
         assert sum(adapter in s for s in snippets) == 1, adapter
 
 
-def test_readme_own_model_snippets_run_verbatim(tmp_path):
+def quick_start() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Quick start from Python", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    return block
+
+
+def test_readme_python_blocks_run_verbatim(tmp_path):
     pytest.importorskip("flax")
     pytest.importorskip("equinox")
     runner = tmp_path / "run_snippets.py"
@@ -35,7 +43,9 @@ def test_readme_own_model_snippets_run_verbatim(tmp_path):
         2: "assert len(match.perms) == 2",
         3: "assert op.size == 15",
     }
-    lines = ["import warnings", "warnings.simplefilter('error')"]
+    lines = ["import warnings", "warnings.simplefilter('error')",
+             f"ns = {{}}\nexec({quick_start()!r}, ns)",
+             "assert ns['trace'].trace > 0 and float(ns['trace'].stderr) >= 0"]
     for i, snippet in enumerate(own_model_snippets()):
         lines.append(f"ns = {{}}\nexec({snippet!r}, ns)\nexec({checks[i]!r}, ns)")
     lines.append("print('ok')")
