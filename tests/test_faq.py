@@ -1,6 +1,7 @@
 """The folklore report: framework, resumption, and claim C14 end to end at a tiny size."""
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -183,3 +184,18 @@ def test_report_shows_both_tasks_and_the_combined_verdict(tmp_path):
     assert "**0 supported, 0 not supported, 0 inconclusive, 1 depending on the task** of 1" in text
     timings = faq.write_timings(merged, tmp_path / "TIMINGS.md", profile="quick").read_text()
     assert "| C5 | mnist1d | 12 s | wall = 0.5 |" in timings
+
+
+def test_cheap_compile_flags_add_to_the_users_flags_and_never_override_them(monkeypatch):
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)  # a CPU-only install
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2 "
+                       "--xla_cpu_use_fusion_emitters=true")
+    faq.cheap_compile_flags()
+    flags = os.environ["XLA_FLAGS"].split()
+    assert flags == ["--xla_force_host_platform_device_count=2",
+                     "--xla_cpu_use_fusion_emitters=true",  # the user's, kept
+                     "--xla_llvm_disable_expensive_passes=true"]
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: name == "jax_cuda12_plugin")
+    monkeypatch.setenv("XLA_FLAGS", "")
+    faq.cheap_compile_flags()  # an accelerator install: nothing added
+    assert os.environ["XLA_FLAGS"] == ""

@@ -464,6 +464,31 @@ def write_timings(rows: Sequence[ClaimResult], path: str | Path, *, profile: str
     return path
 
 
+# XLA:CPU flags for the report's many small programs: they cut its compile time by about a
+# quarter (quick report on 2 cores: 506 -> 380 s) without slowing what runs, and change
+# numbers in the last bits only (the code fingerprint includes XLA_FLAGS). Only on a
+# CPU-only install (the flags would be wrong for GPU kernels), only where jaxlib knows
+# them (an unknown flag aborts XLA), and never over a flag the user set.
+_CHEAP_COMPILES = ("--xla_cpu_use_fusion_emitters=false",
+                   "--xla_llvm_disable_expensive_passes=true")
+_ACCELERATOR_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin",
+                        "jax_rocm7_plugin", "libtpu")
+
+
+def cheap_compile_flags() -> None:
+    """Add :data:`_CHEAP_COMPILES` to ``XLA_FLAGS`` (before JAX starts its backend)."""
+    import importlib.util
+    from importlib.metadata import version
+
+    if any(importlib.util.find_spec(name) for name in _ACCELERATOR_PLUGINS):
+        return
+    if tuple(int(p) for p in version("jaxlib").split(".")[:2]) < (0, 7):
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    extra = [f for f in _CHEAP_COMPILES if f.split("=")[0] not in flags]
+    os.environ["XLA_FLAGS"] = " ".join([flags, *extra]).strip()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (``landscape-faq`` and ``scripts/faq_report.py``)."""
     parser = argparse.ArgumentParser(
@@ -496,6 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    cheap_compile_flags()
     if args.out is None:
         args.out = "figures/faq" if args.profile == "quick" else f"figures/faq-{args.profile}"
     if args.jobs < 1:

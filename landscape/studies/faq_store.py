@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,6 +84,7 @@ def _core_fingerprint() -> str:
             continue
         digest.update(rel.encode())
         digest.update(ast.dump(_strip_docstrings(ast.parse(path.read_text("utf-8")))).encode())
+    digest.update(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')}".encode())  # codegen: last bits
     for name in ("jax", "jaxlib", "numpy", "scipy", "optax", "scikit-learn"):
         try:
             digest.update(f"{name}={metadata.version(name)}".encode())
@@ -94,10 +96,11 @@ def _core_fingerprint() -> str:
 def code_fingerprint(module) -> str:
     """A hash of the code a claim's measurement runs: the package's sources (without
     figures, report, verdict rules, docstrings and comments), the measuring part of the
-    claim's module, and the versions of jax, jaxlib, numpy, scipy, optax and
-    scikit-learn. A stored measurement is reused only when this matches, so a report
-    never mixes numbers of older code into those of the current one; editing a
-    figure, a verdict or its wording does not invalidate a measurement."""
+    claim's module, the versions of jax, jaxlib, numpy, scipy, optax and scikit-learn,
+    and ``XLA_FLAGS`` (code generation moves the last bits). A stored measurement is
+    reused only when this matches, so a report never mixes numbers of older code into
+    those of the current one; editing a figure, a verdict or its wording does not
+    invalidate a measurement."""
     source = Path(module.__file__).read_text("utf-8")
     digest = hashlib.sha256(_core_fingerprint().encode())
     digest.update(_measuring_part(source).encode())
