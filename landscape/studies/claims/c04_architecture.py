@@ -60,6 +60,14 @@ PROFILES = {
 }
 
 
+# The second task: scikit-learn's digits (real 8x8 images), the same experiment and rule.
+OTHER_TASKS = {
+    "digits": {profile: dataclasses.replace(
+        config, task=dataclasses.replace(config.task, dataset="digits"))
+        for profile, config in PROFILES.items()},
+}
+
+
 def budget_width(depth: int, budget: int, in_dim: int, out_dim: int) -> int:
     """The width whose ``depth``-layer MLP has the number of parameters closest to ``budget``."""
     if depth < 1 or budget < 1:

@@ -57,6 +57,14 @@ PROFILES = {
 }
 
 
+# The second task: scikit-learn's digits (real 8x8 images), the same experiment and rule.
+OTHER_TASKS = {
+    "digits": {profile: dataclasses.replace(
+        config, task=dataclasses.replace(config.task, dataset="digits"))
+        for profile, config in PROFILES.items()},
+}
+
+
 def measure(config: Config, *, progress: bool = False) -> Measurement:
     if len(set(config.hidden)) != 1:
         raise ValueError(f"hidden: layers of one width are needed here, got {config.hidden}")

@@ -80,6 +80,14 @@ PROFILES = {
 }
 
 
+# The second task: scikit-learn's digits (real 8x8 images), the same experiment and rule.
+OTHER_TASKS = {
+    "digits": {profile: dataclasses.replace(
+        config, task=dataclasses.replace(config.task, dataset="digits"))
+        for profile, config in PROFILES.items()},
+}
+
+
 def _check(config: Config) -> None:
     if len(config.depths) < 2 or any(d < 1 for d in config.depths):
         raise ValueError(f"depths: need at least two positive depths, got {config.depths}")

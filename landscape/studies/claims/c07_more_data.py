@@ -54,6 +54,16 @@ PROFILES = {
 }
 
 
+# The second task: scikit-learn's digits (real 8x8 images), the same experiment and rule
+# (its 1258 training images: training sets up to 1000).
+OTHER_TASKS = {
+    "digits": {profile: dataclasses.replace(
+        config, task=dataclasses.replace(config.task, dataset="digits"),
+        sizes=(125, 250, 500, 1000))
+        for profile, config in PROFILES.items()},
+}
+
+
 def _check_sizes(sizes: tuple[int, ...], available: int) -> tuple[int, ...]:
     sizes = tuple(sorted(int(n) for n in sizes))
     if len(sizes) < 2 or sizes[0] < 1:

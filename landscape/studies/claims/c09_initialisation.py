@@ -79,6 +79,14 @@ PROFILES = {
 }
 
 
+# The second task: scikit-learn's digits (real 8x8 images), the same experiment and rule.
+OTHER_TASKS = {
+    "digits": {profile: dataclasses.replace(
+        config, task=dataclasses.replace(config.task, dataset="digits"))
+        for profile, config in PROFILES.items()},
+}
+
+
 def is_constant(init: str) -> bool:
     """Whether ``init`` gives every weight of a layer the same value."""
     return init.startswith(CONSTANT_PREFIXES)

@@ -129,6 +129,14 @@ PROFILES = {
 }
 
 
+# The second task: scikit-learn's digits (real 8x8 images), the same experiment and rule.
+OTHER_TASKS = {
+    "digits": {profile: dataclasses.replace(
+        config, task=dataclasses.replace(config.task, dataset="digits"))
+        for profile, config in PROFILES.items()},
+}
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -405,7 +413,7 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
         f"(a, d) least squares, {config.regression_dim} gaussian features scaled over "
         f"{config.scale_orders:g} orders of magnitude, {raw.num_train} training examples; (a) "
         f"full-batch GD at 1/lambda_max for {config.gd_steps} steps, target excess "
-        f"{config.target_excess:g}; (b) MLP {config.hidden} on mnist1d, SGD batch "
+        f"{config.target_excess:g}; (b) MLP {config.hidden} on {config.task.dataset}, SGD batch "
         f"{t.batch_size}, {t.num_steps} steps, peak rate best of {list(config.schedule_rates)}; "
         f"(c) deep linear net of {config.plateau_depth} layers of width {config.plateau_dim}, "
         f"init {config.plateau_init}, full batch, rates {min(config.plateau_rates):g} to "

@@ -63,6 +63,14 @@ PROFILES = {
 }
 
 
+# The second task: scikit-learn's digits (real 8x8 images), the same experiment and rule.
+OTHER_TASKS = {
+    "digits": {profile: dataclasses.replace(
+        config, task=dataclasses.replace(config.task, dataset="digits"))
+        for profile, config in PROFILES.items()},
+}
+
+
 def _check(config: Config) -> None:
     if config.num_seeds < 2:
         raise ValueError(f"num_seeds: need at least 2 for a standard error, got {config.num_seeds}")
@@ -134,7 +142,8 @@ def measure(config: Config, *, progress: bool = False) -> Measurement:
     arrays["gap_early_stopping"] = early_gap
     t = config.training
     settings = (
-        f"MLP {config.hidden} on {ds.num_train} mnist1d training examples (inputs standardised), "
+        f"MLP {config.hidden} on {ds.num_train} {config.task.dataset} training examples "
+        "(inputs standardised), "
         f"{len(ds.x_val)} validation examples; {_common.describe_training(t)}; variants: plain, "
         f"L2 penalty {config.l2:g}, dropout {config.dropout:g}; {config.num_seeds} seeds, the "
         f"same initialisation and minibatch order in every variant"

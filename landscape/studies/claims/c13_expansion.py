@@ -90,6 +90,14 @@ PROFILES = {
 }
 
 
+# The second task: scikit-learn's digits (real 8x8 images), the same experiment and rule.
+OTHER_TASKS = {
+    "digits": {profile: dataclasses.replace(
+        config, task=dataclasses.replace(config.task, dataset="digits"))
+        for profile, config in PROFILES.items()},
+}
+
+
 def _check(config: Config) -> None:
     narrow, wide = config.compare
     if narrow not in config.expansions or wide not in config.expansions or narrow >= wide:
