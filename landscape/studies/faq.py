@@ -213,15 +213,20 @@ def _task_configs(module, profile: str) -> list[tuple[str, object]]:
 def _measure_one(
     module, config, run_dir: Path, figure_dir: Path, *, task: str, first: bool, progress: bool
 ) -> ClaimResult:
+    import matplotlib.pyplot as plt
+
     from landscape import plots
 
     name = module.ID if first else f"{module.ID}-{task}"
     measurement, seconds, cpu_seconds = measured(module, config, run_dir / name,
                                                  progress=progress)
     verdict = module.verdict(measurement.numbers)
-    plots.save(module.plot(measurement), name, out_dir=figure_dir)
+    figures = {name: module.plot(measurement)}
     if hasattr(module, "plot_timing"):
-        plots.save(module.plot_timing(measurement), f"{name}-timing", out_dir=figure_dir)
+        figures[f"{name}-timing"] = module.plot_timing(measurement)
+    for file_name, fig in figures.items():
+        plots.save(fig, file_name, out_dir=figure_dir)
+        plt.close(fig)  # a report draws dozens: pyplot keeps every open figure
     timing_keys = set(getattr(module, "TIMING_KEYS", ()))
     numbers = {k: float(v) for k, v in measurement.numbers.items()}
     return ClaimResult(

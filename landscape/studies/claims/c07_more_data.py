@@ -170,7 +170,8 @@ def plot(measurement: Measurement):
         ax.minorticks_off()
         ax.set(xlabel="training examples", ylabel="accuracy (%)",
                title="learning curve (same steps at every size)")
-        ax.legend(loc="center left")  # between train (top) and test (bottom) at small sizes
+        # below both panels: the curves cross every corner of the panel on some task
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=4)
         gain, gain_se = _family.mean_and_se(np.diff(test, axis=0))
         labels = [f"{m}→{n}" for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
         x = np.arange(len(labels))

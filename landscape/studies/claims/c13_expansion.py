@@ -337,16 +337,21 @@ def plot(measurement: Measurement):
                title="sharpness")
         ax.legend()
         ax = axes[1, 0]
+        highest = 0.0
         for name, label, marker in (("barrier_matched", "at the target loss", "o"),
                                     ("barrier_end", "at the end", "^")):
             mean, se = mean_se(a[name])
             ax.errorbar(ks, mean, yerr=se, marker=marker, capsize=2, label=label)
+            if np.any(np.isfinite(mean + se)):
+                highest = max(highest, float(np.nanmax(mean + se)))
         ax.set_xscale("log", base=2)
         ax.set_xticks(ks, [f"{k}x" for k in ks])
         ax.set(xlabel="hidden width / input dimension", ylabel="barrier between seeds (nats)",
                title="straight-line barrier")
-        ax.legend(loc="center right")
-        inset = ax.inset_axes([0.09, 0.1, 0.19, 0.24])
+        # the data in the lower 60%, the legend and the inset above it
+        ax.set_ylim(0, 1.7 * highest if highest > 0 else 1.0)
+        ax.legend(loc="upper right")
+        inset = ax.inset_axes([0.09, 0.66, 0.19, 0.24])
         for i in range(len(ks)):
             if np.all(np.isfinite(a["path_losses"][i])):
                 inset.plot(a["path_ts"], a["path_losses"][i], color=colors[i], lw=0.8)
