@@ -10,7 +10,8 @@ Four sub-claims, four small experiments, each with its own numbers:
     the standardised features, and we count the steps until the excess loss
     falls below ``target_excess`` of its initial value (the minimum comes from
     ``numpy.linalg.lstsq``).
-(b) *Learning-rate decay.* Minibatch SGD on an mnist1d MLP with a constant and
+(b) *Learning-rate decay.* Minibatch SGD on an MLP of the task (mnist1d; digits as
+    the second task) with a constant and
     with a cosine schedule, the peak rate of each tuned over the same grid;
     final training loss.
 (c) *Momentum on a plateau.* A deep linear net from a small initialisation

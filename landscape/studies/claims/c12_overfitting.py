@@ -2,7 +2,8 @@
 (a U-shaped validation curve); early stopping at the validation minimum, an L2
 penalty and dropout reduce it.
 
-A wide MLP trained for a long time on a few hundred mnist1d examples, three
+A wide MLP trained for a long time on a few hundred examples (mnist1d, and digits
+as the second task), three
 ways: plain, with an L2 penalty ``l2 * |theta|^2 / 2`` added to the loss, and
 with dropout after every hidden layer. The generalisation gap is validation
 loss minus training loss (both without the penalty, dropout off). Early
