@@ -149,10 +149,13 @@ def test_coefficient_of_variation():
 def test_command_line_exits_zero_and_rejects_unknown_claims(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(c14_determinism.PROFILES, "quick", TINY_C14)
     monkeypatch.setattr(c14_determinism, "OTHER_TASKS", {})
+    # one process: the worker path (--jobs 2, the default) is the slow end-to-end test's
     status = faq.main(["--claims", "C14", "--run-dir", str(tmp_path / "r"), "--out",
-                       str(tmp_path / "f"), "--quiet"])
+                       str(tmp_path / "f"), "--quiet", "--jobs", "1"])
     assert status == 0
     assert "C14  " in capsys.readouterr().out
+    with pytest.raises(ValueError, match="jobs"):
+        faq.run(["C14"], jobs=0, run_dir=tmp_path / "r", figure_dir=tmp_path / "f")
     for bad in (["--claims", "C99"], ["--jobs", "0"]):
         with pytest.raises(SystemExit) as exit_info:
             faq.main(bad)

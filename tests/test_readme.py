@@ -13,10 +13,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def own_model_snippets() -> list[str]:
+def python_blocks(heading: str) -> list[str]:
+    """The ```python blocks of the README section under ``## heading``."""
     text = (ROOT / "README.md").read_text()
-    section = text.split("## Your own model", 1)[1].split("\n## ", 1)[0]
+    section = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def own_model_snippets() -> list[str]:
+    return python_blocks("Your own model")
 
 
 def test_the_section_has_a_snippet_per_framework():
@@ -24,13 +29,6 @@ def test_the_section_has_a_snippet_per_framework():
     assert len(snippets) == 4
     for adapter in ("from_linen", "from_nnx", "from_equinox", "from_functions"):
         assert sum(adapter in s for s in snippets) == 1, adapter
-
-
-def quick_start() -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Quick start from Python", 1)[1].split("\n## ", 1)[0]
-    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    return block
 
 
 def test_readme_python_blocks_run_verbatim(tmp_path):
@@ -43,8 +41,9 @@ def test_readme_python_blocks_run_verbatim(tmp_path):
         2: "assert len(match.perms) == 2",
         3: "assert op.size == 15",
     }
+    (quick_start,) = python_blocks("Quick start from Python")
     lines = ["import warnings", "warnings.simplefilter('error')",
-             f"ns = {{}}\nexec({quick_start()!r}, ns)",
+             f"ns = {{}}\nexec({quick_start!r}, ns)",
              "assert ns['trace'].trace > 0 and float(ns['trace'].stderr) >= 0"]
     for i, snippet in enumerate(own_model_snippets()):
         lines.append(f"ns = {{}}\nexec({snippet!r}, ns)\nexec({checks[i]!r}, ns)")

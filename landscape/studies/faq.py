@@ -202,22 +202,22 @@ def parse_claims(text: str | Sequence[str] | None) -> list[str]:
     return ids
 
 
-def _task_configs(module, profile: str) -> list[tuple[str, object]]:
-    """``(task, config)`` for every task the claim is measured on, its own task first."""
-    tasks = [(getattr(module, "TASK", "mnist1d"), module.PROFILES[profile])]
+def _task_configs(module, profile: str) -> list[tuple[str, str, object]]:
+    """``(name, task, config)`` for every task the claim is measured on, its own task
+    first; ``name`` (``C2``, ``C2-digits``) names its stored result and its figure."""
+    tasks = [(module.ID, getattr(module, "TASK", "mnist1d"), module.PROFILES[profile])]
     for task, profiles in getattr(module, "OTHER_TASKS", {}).items():
-        tasks.append((task, profiles[profile]))
+        tasks.append((f"{module.ID}-{task}", task, profiles[profile]))
     return tasks
 
 
 def _measure_one(
-    module, config, run_dir: Path, figure_dir: Path, *, task: str, first: bool, progress: bool
+    module, config, run_dir: Path, figure_dir: Path, *, name: str, task: str, progress: bool
 ) -> ClaimResult:
     import matplotlib.pyplot as plt
 
     from landscape import plots
 
-    name = module.ID if first else f"{module.ID}-{task}"
     measurement, seconds, cpu_seconds = measured(module, config, run_dir / name,
                                                  progress=progress)
     verdict = module.verdict(measurement.numbers)
@@ -269,6 +269,8 @@ def run(
     ids = parse_claims(claims)
     if profile not in ("quick", "full"):
         raise ValueError(f"profile: choose 'quick' or 'full', got {profile!r}")
+    if jobs < 1:
+        raise ValueError(f"jobs: expected a positive number of processes, got {jobs}")
     run_dir, figure_dir = Path(run_dir) / profile, Path(figure_dir)
     figure_dir.mkdir(parents=True, exist_ok=True)
     if jobs > 1:
@@ -280,9 +282,9 @@ def run(
     for claim_id in bar:
         bar.set_postfix_str(claim_id)
         module = load_claim(claim_id)
-        for k, (task, config) in enumerate(_task_configs(module, profile)):
-            done.append(_measure_one(module, config, run_dir, figure_dir, task=task,
-                                     first=k == 0, progress=progress))
+        for name, task, config in _task_configs(module, profile):
+            done.append(_measure_one(module, config, run_dir, figure_dir, name=name, task=task,
+                                     progress=progress))
         merged = _merge_previous(done, figure_dir)
         write_report(merged, figure_dir / "REPORT.md", profile=profile)
         write_timings(merged, figure_dir / "TIMINGS.md", profile=profile)

@@ -20,18 +20,6 @@ from pathlib import Path
 __all__ = ["measure"]
 
 
-def _tasks(ids: Sequence[str], profile: str) -> list[tuple[str, str, object]]:
-    """``(claim id, stored name, config)`` of every task of the claims ``ids``."""
-    from landscape.studies import faq
-
-    out = []
-    for claim_id in ids:
-        module = faq.load_claim(claim_id)
-        for k, (task, config) in enumerate(faq._task_configs(module, profile)):
-            out.append((claim_id, module.ID if k == 0 else f"{module.ID}-{task}", config))
-    return out
-
-
 def _start_worker(x64: bool) -> None:
     """A worker measures with this process's float width (``jax_enable_x64``)."""
     import jax
@@ -47,36 +35,31 @@ def _measure_task(claim_id: str, name: str, config, run_dir: str) -> str:
     return name
 
 
-def _stored(claim_id: str, name: str, config, run_dir) -> bool:
-    from landscape import results
-    from landscape.studies import faq, faq_store
-
-    module = faq.load_claim(claim_id)
-    return faq_store._load_stored(Path(run_dir) / name, results.to_jsonable(config),
-                                  faq_store.code_fingerprint(module)) is not None
-
-
 def measure(ids: Sequence[str], *, profile: str, run_dir: str | Path, jobs: int,
             progress: bool = True) -> None:
-    """Measure every task of the claims ``ids`` into ``run_dir`` (the profile's
-    directory), ``jobs`` processes at a time; claims with wall-clock numbers first and
-    alone, in this process."""
+    """Measure every task of the claims ``ids`` not yet stored in ``run_dir`` (the
+    profile's directory), ``jobs`` processes at a time; claims with wall-clock numbers
+    first and alone, in this process."""
     import jax
     from tqdm.auto import tqdm
 
-    from landscape.studies import faq
+    from landscape.studies import faq, faq_store
 
-    if jobs < 1:
-        raise ValueError(f"jobs: expected a positive number of processes, got {jobs}")
-    tasks = _tasks(ids, profile)
-    timed = [t for t in tasks if getattr(faq.load_claim(t[0]), "TIMING_KEYS", ())]
-    rest = [t for t in tasks if t not in timed and not _stored(*t, run_dir)]
-    bar = tqdm(total=len(tasks), desc="claims", unit="task", disable=not progress)
-    with bar:
+    timed, rest = [], []
+    for claim_id in ids:
+        module = faq.load_claim(claim_id)
+        for name, _, config in faq._task_configs(module, profile):
+            if not faq_store.is_stored(module, config, Path(run_dir) / name):
+                (timed if getattr(module, "TIMING_KEYS", ()) else rest).append(
+                    (claim_id, name, config))
+    with tqdm(total=len(timed) + len(rest), desc="claims", unit="task",
+              disable=not progress) as bar:
         for task in timed:
             bar.set_postfix_str(task[1])
             _measure_task(*task, str(run_dir))
             bar.update()
+        if not rest:
+            return
         # spawn: a fresh interpreter per worker (forking a process that has started
         # XLA's threads is unsafe)
         context = multiprocessing.get_context("spawn")

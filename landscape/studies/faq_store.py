@@ -21,7 +21,7 @@ from landscape import results
 if TYPE_CHECKING:
     from landscape.studies.faq import Measurement
 
-__all__ = ["code_fingerprint", "measured"]
+__all__ = ["code_fingerprint", "is_stored", "measured"]
 
 
 # Sources that never change a measured number: figures, the report, the verdict rules
@@ -107,15 +107,29 @@ def code_fingerprint(module) -> str:
     return digest.hexdigest()[:16]
 
 
-def _load_stored(
-    claim_dir: Path, config_dict: dict, code: str | None = None
-) -> tuple[Measurement, float] | None:
-    """The stored measurement of a claim, if it was made with the same config and code."""
+def _stored_record(claim_dir: Path, config_dict: dict, code: str | None) -> dict | None:
+    """``result.json`` of a claim, if it was made with the same config and code."""
     saved = claim_dir / "result.json"
     if not saved.exists():
         return None
     stored = results.read_json(saved)
     if stored.get("config") != config_dict or stored.get("code") != code:
+        return None
+    return stored
+
+
+def is_stored(module, config, claim_dir: Path) -> bool:
+    """Whether ``claim_dir`` holds a measurement of ``module`` at ``config`` by this code."""
+    return _stored_record(Path(claim_dir), results.to_jsonable(config),
+                          code_fingerprint(module)) is not None
+
+
+def _load_stored(
+    claim_dir: Path, config_dict: dict, code: str | None = None
+) -> tuple[Measurement, float] | None:
+    """The stored measurement of a claim, if it was made with the same config and code."""
+    stored = _stored_record(claim_dir, config_dict, code)
+    if stored is None:
         return None
     arrays = results.read_arrays(claim_dir / "arrays.npz")
     seconds = (stored["seconds"], stored.get("cpu_seconds", float("nan")))

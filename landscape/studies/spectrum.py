@@ -366,8 +366,7 @@ def run(problem: Problem, config: Config, run_dir: str | Path | None = None, *,
                              "its layers are unknown")
     else:
         layers = results.cached_part(run_dir, "layers", lambda: measure.layers(
-            problem, config, {"init": op_init, "trained": op_end},
-            {"init": trajectory[0], "trained": trajectory[-1]}, k_layers))
+            problem, config, {"init": op_init, "trained": op_end}, k_layers))
 
     spread = None
     if config.spread_subsamples == 0:

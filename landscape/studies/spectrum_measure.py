@@ -102,10 +102,11 @@ def density_on_grid(density, eigvals, sigma_rel):
     return grid, np.asarray(values, np.float64)
 
 
-def layers(problem, config, ops, points, key):
+def layers(problem, config, ops, key):
     """Largest and smallest eigenvalue of the Hessian restricted to each weight leaf, at
-    each point of ``points`` (``ops[phase]``: the operator there)."""
-    op = next(iter(ops.values()))
+    the point of each operator ``ops[phase]`` (its flat parameters ``op.args[0]``)."""
+    points = {phase: op.args[0] for phase, op in ops.items()}
+    op = ops["init"]
     template = op.unravel(points["init"])
     names = list(problem.layout.weights)
     out: dict[str, Any] = {"name": np.array(names), "size": []}
